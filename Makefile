@@ -1,0 +1,47 @@
+# The two commands: `make run` (portal + worker on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint typecheck pytest demo-history clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# DEBUG=1 is the development default for `make run` only (it allows the built-in secret key
+# and serves static files); production sets DEBUG=0 and SECRET_KEY (see README.md).
+run: export DEBUG ?= 1
+run: export HANDOFF_WEBHOOK_ALLOW_PRIVATE ?= 1
+run: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) load_demo
+	@echo ""
+	@echo "Handoff Portal: http://$(HOST):$(PORT)/  (Ctrl-C stops the portal and the worker)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A portal worker -B --loglevel=INFO --concurrency=2 & \
+	$(MANAGE) runserver --noreload $(HOST):$(PORT)
+
+test: export SECRET_KEY ?= test-only-secret-key-not-for-production
+test: export DEBUG ?= 0
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: install
+	$(BIN)/pytest
+
+clean:
+	rm -rf var/ $(VENV)

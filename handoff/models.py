@@ -1,0 +1,558 @@
+"""The configuration (DESIGN §3) and the handoffs it routes (DESIGN §5).
+
+The tables below are the *draft* configuration that makers and admins edit. The runtime never
+reads them for routing: it routes with the latest `ConfigVersion.document`, an immutable
+snapshot in the config document format of DESIGN §4.
+"""
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from handoff.crypto import EncryptedTextField
+
+KEY_MAX = 100
+
+
+class User(AbstractUser):
+    class Presence(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        BUSY = "busy", _("Busy")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    presence = models.CharField(max_length=16, choices=Presence, default=Presence.OFFLINE)
+    presence_changed_at = models.DateTimeField(default=timezone.now)
+    # When this agent last received work: "most idle" assignment picks the oldest.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(max_length=8, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(presence__in=["available", "busy", "away", "offline"]),
+                name="user_presence_valid",
+            )
+        ]
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+CHANNEL_KINDS = ["webchat", "sms", "teams", "facebook", "whatsapp", "email", "voice", "custom"]
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        WEBCHAT = "webchat", _("Web chat")
+        SMS = "sms", _("SMS")
+        TEAMS = "teams", _("Microsoft Teams")
+        FACEBOOK = "facebook", _("Facebook")
+        WHATSAPP = "whatsapp", _("WhatsApp")
+        EMAIL = "email", _("Email")
+        VOICE = "voice", _("Voice")
+        CUSTOM = "custom", _("Custom")
+
+    key = models.SlugField(max_length=KEY_MAX, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=CHANNEL_KINDS), name="channel_kind_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Skill(models.Model):
+    # Keys such as "language:ja" contain a colon, so this is not a SlugField.
+    key = models.CharField(max_length=KEY_MAX, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentSkill(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="skills")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="agents")
+    proficiency = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "skill"], name="agentskill_unique"),
+            models.CheckConstraint(
+                condition=Q(proficiency__gte=1, proficiency__lte=5),
+                name="agentskill_proficiency_1_5",
+            ),
+        ]
+
+
+class OverflowAction(models.TextChoices):
+    TRANSFER = "transfer", _("Transfer to another queue")
+    REJECT = "reject", _("Reject with a message")
+    QUEUE_ANYWAY = "queue_anyway", _("Queue anyway")
+
+
+class Queue(models.Model):
+    class Distribution(models.TextChoices):
+        PUSH = "push", _("Push (offer to an agent)")
+        PICK = "pick", _("Pick (agents take work)")
+
+    class Assignment(models.TextChoices):
+        ROUND_ROBIN = "round_robin", _("Round robin")
+        HIGHEST_CAPACITY = "highest_capacity", _("Highest remaining capacity")
+        MOST_IDLE = "most_idle", _("Most idle")
+
+    class DeliveryKind(models.TextChoices):
+        AGENTS = "agents", _("Built-in agent workspace")
+        WEBHOOK = "webhook", _("External system (webhook)")
+
+    class SkillMatching(models.TextChoices):
+        NONE = "none", _("None")
+        EXACT = "exact", _("Exact")
+        CLOSEST = "closest", _("Closest")
+
+    key = models.SlugField(max_length=KEY_MAX, unique=True)
+    name = models.CharField(max_length=200)
+    priority = models.IntegerField(default=100)
+    distribution = models.CharField(max_length=8, choices=Distribution, default="push")
+    assignment = models.CharField(
+        max_length=20, choices=Assignment, null=True, blank=True, default="round_robin"
+    )
+    max_waiting = models.PositiveIntegerField(null=True, blank=True)
+    offer_timeout_seconds = models.PositiveIntegerField(default=60)
+    is_fallback = models.BooleanField(default=False)
+    # {"timezone": "Europe/Paris", "weekly": {"mon": [["09:00", "17:00"]]},
+    #  "closed_dates": ["2026-12-25"]} or null for always open (DESIGN §3).
+    hours = models.JSONField(null=True, blank=True)
+
+    when_closed_action = models.CharField(
+        max_length=16, choices=OverflowAction, null=True, blank=True
+    )
+    when_closed_message = models.TextField(blank=True, default="")
+    when_closed_queue = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    when_full_action = models.CharField(
+        max_length=16, choices=OverflowAction, null=True, blank=True
+    )
+    when_full_message = models.TextField(blank=True, default="")
+    when_full_queue = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Waiting longer than this applies the when_full action (see docs/config-format.md).
+    max_wait_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    delivery_kind = models.CharField(max_length=8, choices=DeliveryKind, default="agents")
+    webhook_url = models.URLField(max_length=2000, blank=True, default="")
+    webhook_secret = EncryptedTextField(blank=True, default="")
+
+    skill_matching = models.CharField(max_length=8, choices=SkillMatching, default="none")
+    skill_relax_after_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    members = models.ManyToManyField(
+        User, through="QueueMembership", related_name="agent_queues", blank=True
+    )
+
+    class Meta:
+        ordering = ["priority", "key"]
+        constraints = [
+            # At most one fallback queue in the table; publish checks there is exactly one.
+            models.UniqueConstraint(
+                fields=["is_fallback"], condition=Q(is_fallback=True), name="queue_one_fallback"
+            ),
+            models.CheckConstraint(
+                condition=Q(distribution__in=["push", "pick"]), name="queue_distribution_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(distribution="pick", assignment__isnull=True)
+                    | Q(
+                        distribution="push",
+                        assignment__in=["round_robin", "highest_capacity", "most_idle"],
+                    )
+                ),
+                name="queue_assignment_matches_distribution",
+            ),
+            models.CheckConstraint(
+                condition=Q(delivery_kind__in=["agents", "webhook"]),
+                name="queue_delivery_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(delivery_kind="webhook") | ~Q(webhook_url=""),
+                name="queue_webhook_has_url",
+            ),
+            models.CheckConstraint(
+                condition=Q(skill_matching__in=["none", "exact", "closest"]),
+                name="queue_skill_matching_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueMembership(models.Model):
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    capacity = models.PositiveIntegerField(default=1)
+    # Work items this agent holds from this queue (offered or assigned). The check constraint
+    # is the last line of defence for "no agent ever holds more than their capacity".
+    active_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=Q(capacity__gte=0), name="membership_capacity_gte_0"),
+            models.CheckConstraint(
+                condition=Q(active_count__gte=0, active_count__lte=F("capacity")),
+                name="membership_within_capacity",
+            ),
+        ]
+
+
+class Bot(models.Model):
+    key = models.SlugField(max_length=KEY_MAX, unique=True)
+    name = models.CharField(max_length=200)
+    channels = models.ManyToManyField(Channel, related_name="bots", blank=True)
+    status_callback_url = models.URLField(max_length=2000, null=True, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(models.Model):
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200, blank=True, default="")
+    # The visible start of the key ("hp_AbCd1234"), used to find the row; the rest is secret.
+    prefix = models.CharField(max_length=16, unique=True)
+    # SHA-256 of the whole key. Keys are 256 random bits, so a fast hash is enough.
+    hashed = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Topic(models.Model):
+    key = models.SlugField(max_length=KEY_MAX, unique=True)
+    name = models.CharField(max_length=200)
+    trigger_phrases = models.JSONField(default=list, blank=True)
+    # System topics (escalate, fallback) always exist and cannot be deleted.
+    is_system = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TopicNode(models.Model):
+    class Type(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        QUESTION = "question", _("Question")
+        CONDITION = "condition", _("Condition")
+        TRANSFER = "transfer", _("Transfer to agent")
+        END = "end", _("End")
+
+    class ValueType(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        BOOLEAN = "boolean", _("Yes/no")
+        CHOICE = "choice", _("Choice")
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone")
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="nodes")
+    position = models.PositiveIntegerField()
+    node_id = models.SlugField(max_length=KEY_MAX)
+    type = models.CharField(max_length=16, choices=Type)
+    # message: text; question: prompt; transfer: agent_message.
+    text = models.TextField(blank=True, default="")
+    variable = models.CharField(max_length=KEY_MAX, blank=True, default="")
+    value_type = models.CharField(max_length=16, choices=ValueType, blank=True, default="")
+    choices = models.JSONField(default=list, blank=True)
+    operator = models.CharField(max_length=16, blank=True, default="")
+    value = models.JSONField(null=True, blank=True)
+    goto = models.SlugField(max_length=KEY_MAX, blank=True, default="")
+    reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["topic", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "node_id"], name="topicnode_id_unique"),
+            models.UniqueConstraint(fields=["topic", "position"], name="topicnode_position_unique"),
+            models.CheckConstraint(
+                condition=Q(type__in=["message", "question", "condition", "transfer", "end"]),
+                name="topicnode_type_valid",
+            ),
+        ]
+
+
+class ContextField(models.Model):
+    class Type(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        BOOLEAN = "boolean", _("Yes/no")
+        DATETIME = "datetime", _("Date and time")
+
+    class Transform(models.TextChoices):
+        TRIM = "trim", _("Trim spaces")
+        LOWER = "lower", _("Lower case")
+        UPPER = "upper", _("Upper case")
+        MASK_ALL = "mask_all", _("Mask everything")
+        MASK_KEEP_LAST4 = "mask_keep_last4", _("Mask all but the last 4")
+        REDACT_EMAIL = "redact_email", _("Redact email")
+
+    position = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=200)
+    target = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=16, choices=Type, default="text")
+    required = models.BooleanField(default=False)
+    default = models.JSONField(null=True, blank=True)
+    transform = models.CharField(max_length=20, choices=Transform, null=True, blank=True)
+    max_length = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(4000)]
+    )
+    visible_to_agent = models.BooleanField(default=True)
+    label = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_length__isnull=True) | Q(max_length__gte=1, max_length__lte=4000),
+                name="contextfield_max_length_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=["text", "number", "boolean", "datetime"]),
+                name="contextfield_type_valid",
+            ),
+        ]
+
+
+class EscalationRule(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    order = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=True)
+    # {"all": [{"field": "topic", "op": "eq", "value": "billing"}, ...]} or {"any": [...]}
+    conditions = models.JSONField(default=dict)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="rules")
+    priority = models.IntegerField(null=True, blank=True)
+    require_skills = models.JSONField(default=dict, blank=True)
+    agent_message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConfigVersion(models.Model):
+    number = models.PositiveIntegerField(unique=True)
+    document = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=500, blank=True, default="")
+    rolled_back_from = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=40)  # create, update, delete, publish, import, ...
+    object_type = models.CharField(max_length=40, blank=True, default="")
+    object_key = models.CharField(max_length=200, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class Handoff(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        OFFERED = "offered", _("Offered")
+        ASSIGNED = "assigned", _("Assigned")
+        RESOLVED = "resolved", _("Resolved")
+        DELIVERED = "delivered", _("Delivered")
+        REJECTED = "rejected", _("Rejected")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    TERMINAL = ("resolved", "delivered", "rejected", "cancelled", "failed")
+    OPEN = ("received", "queued", "offered", "assigned")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="handoffs")
+    conversation_id = models.CharField(max_length=200)
+    channel = models.CharField(max_length=KEY_MAX)
+    topic = models.CharField(max_length=200, null=True, blank=True)
+    topics = models.JSONField(default=list, blank=True)
+    locale = models.CharField(max_length=35, blank=True, default="")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    customer = models.JSONField(default=dict, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    transcript = models.JSONField(default=list, blank=True)
+    agent_message = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status, default="received")
+    # The queue is kept by key and name as routed; the FK follows the live row for delivery.
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoffs"
+    )
+    queue_key = models.CharField(max_length=KEY_MAX, blank=True, default="")
+    queue_name = models.CharField(max_length=200, blank=True, default="")
+    priority = models.IntegerField(default=100)
+    rule = models.CharField(max_length=200, null=True, blank=True)
+    required_skills = models.JSONField(default=dict, blank=True)
+    message = models.TextField(null=True, blank=True)  # shown to the customer when rejected
+    config_version = models.ForeignKey(
+        ConfigVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoffs"
+    )
+    decision = models.JSONField(default=dict, blank=True)  # the routing explanation
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    wrap_up = models.TextField(blank=True, default="")
+
+    # Delivery bookkeeping: the sweep republishes what was never dispatched or went quiet.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    webhook_id = models.CharField(max_length=64, blank=True, default="")
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["bot", "conversation_id"], name="handoff_bot_conversation"),
+            models.Index(fields=["status", "queue", "priority", "created_at"], name="handoff_waiting"),
+            models.Index(fields=["agent", "status"], name="handoff_agent_status"),
+            models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "received",
+                        "queued",
+                        "offered",
+                        "assigned",
+                        "resolved",
+                        "delivered",
+                        "rejected",
+                        "cancelled",
+                        "failed",
+                    ]
+                ),
+                name="handoff_status_valid",
+            ),
+            # One open handoff per conversation and bot (DESIGN §5: a second one returns it).
+            models.UniqueConstraint(
+                fields=["bot", "conversation_id"],
+                condition=Q(status__in=["received", "queued", "offered", "assigned"]),
+                name="handoff_one_open_per_conversation",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["offered", "assigned"]) | Q(agent__isnull=False),
+                name="handoff_offered_has_agent",
+            ),
+        ]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class HandoffEvent(models.Model):
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40)
+    at = models.DateTimeField(default=timezone.now)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["handoff", "at"], name="event_handoff_at")]
+
+
+class Offer(models.Model):
+    """One offer of a handoff to an agent; declined and expired offers are not repeated."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="offers")
+    agent = models.ForeignKey(User, on_delete=models.CASCADE, related_name="offers")
+    offered_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=Outcome, default="pending")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["handoff"], condition=Q(outcome="pending"), name="offer_one_pending"
+            )
+        ]
+
+
+class IdempotencyKey(models.Model):
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Null while the first request is still being processed (a second one gets 409).
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "key"], name="idempotency_bot_key_unique")
+        ]

@@ -1,0 +1,52 @@
+"""The four roles of DESIGN §2, as Django groups (created by a data migration)."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+ADMIN = "admin"
+MAKER = "maker"
+ANALYST = "analyst"
+AGENT = "agent"
+ROLES = (ADMIN, MAKER, ANALYST, AGENT)
+
+# Who may read configuration, and who may change which part of it.
+CONFIG_READERS = (ADMIN, MAKER, ANALYST)
+AUTHORING = (ADMIN, MAKER)
+
+
+def roles_of(user: Any) -> set[str]:
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    cached = getattr(user, "_role_cache", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        if user.is_superuser:
+            cached.add(ADMIN)
+        user._role_cache = cached
+    return cached
+
+
+def has_role(user: Any, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+def role_required(*roles: str) -> Callable:
+    """Login first (anonymous users go to the login page), then 403 without one of `roles`."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        @login_required
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not has_role(request.user, *roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        wrapped.allowed_roles = roles  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
