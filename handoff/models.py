@@ -186,7 +186,9 @@ class Queue(models.Model):
                 condition=(
                     Q(distribution="pick", assignment__isnull=True)
                     | Q(
+                        # NULL IN (...) is NULL, which a CHECK lets through: say not null.
                         distribution="push",
+                        assignment__isnull=False,
                         assignment__in=["round_robin", "highest_capacity", "most_idle"],
                     )
                 ),
