@@ -22,7 +22,8 @@ def demo_agents() -> None:
 
 
 def row_counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in apps.get_app_config("handoff").get_models()}
+    models = apps.get_app_config("handoff").get_models()
+    return {m.__name__: m._default_manager.count() for m in models}
 
 
 def snapshot() -> tuple[str, dict[str, int], list[tuple[str, str]]]:
