@@ -233,6 +233,8 @@ def _scalar_eq(actual: Any, exp: Expected) -> bool:
     if isinstance(actual, bool):
         return exp.boolean is not None and actual is exp.boolean
     if is_number(actual):
+        if isinstance(exp.raw, bool):
+            return to_bool(actual) is exp.raw
         return exp.number is not None and actual == exp.number
     if isinstance(actual, datetime):
         if exp.moment is not None:
@@ -261,72 +263,137 @@ def _any(actual: Any, test: Callable[[Any], bool]) -> bool:
     return test(actual)
 
 
-@dataclass
 class Condition:
-    field: str
-    op: str
-    value: Any
-    # Where the value lives, resolved once: ("request", "topic"), ("variables", "amount")...
-    source: str
-    key: str
-    expected: tuple[Expected, ...] = ()
-    pattern: re.Pattern[str] | None = None
-    refused: str | None = None
-    describe: str = ""
+    """One compiled condition. `test` is the operator's check, chosen once at compile time."""
 
-    def test(self, actual: Any) -> bool:
-        op = self.op
-        if op == "eq":
-            return _any(actual, self._eq)
-        if op == "ne":
-            return not _any(actual, self._eq)
-        if op == "in":
-            return _any(actual, self._in)
-        if op == "not_in":
-            return not _any(actual, self._in)
-        if op == "exists":
-            return _exists(actual)
-        if op == "not_exists":
-            return not _exists(actual)
-        if op == "contains":
-            if isinstance(actual, list | tuple):
-                return any(self._eq(item) for item in actual)
-            text = text_form(actual)
-            folded = self.expected[0].folded
-            return text is not None and folded is not None and folded in text.casefold()
-        if op == "starts_with":
-            return _any(actual, self._starts_with)
-        if op in ("gt", "gte", "lt", "lte"):
-            return _any(actual, self._compare)
-        if op == "matches":
-            return _any(actual, self._matches)
+    __slots__ = (
+        "describe",
+        "exact",
+        "expected",
+        "field",
+        "folded",
+        "key",
+        "memo",
+        "op",
+        "pattern",
+        "refused",
+        "source",
+        "test",
+        "text_only",
+        "value",
+    )
+
+    def __init__(self, *, field: str, op: str, value: Any, source: str, key: str) -> None:
+        self.field = field
+        self.op = op
+        self.value = value
+        # Where the value lives, resolved once: ("request", "topic"), ("variables", "amount")...
+        self.source = source
+        self.key = key
+        values = value if op in ("in", "not_in") and isinstance(value, list) else [value]
+        self.expected = tuple(Expected.of(v) for v in values)
+        first = self.expected[0] if self.expected else Expected.of(None)
+        self.folded = first.folded
+        # Text that equals, ignoring case, any expected text of eq/in: the common fast path.
+        self.exact = frozenset(
+            e.folded for e in self.expected if isinstance(e.raw, str) and e.folded
+        )
+        # When every expected value is plain text, text is equal only by that membership.
+        self.text_only = all(
+            isinstance(e.raw, str) and e.number is None and e.moment is None for e in self.expected
+        )
+        self.pattern: re.Pattern[str] | None = None
+        self.refused: str | None = None
+        self.describe = ""
+        # Explanations render a field's value once per request; the failure reason also
+        # depends on the kind of operator (a number for gt, text for contains...).
+        kind = {"gt": "n", "gte": "n", "lt": "n", "lte": "n", "contains": "t"}.get(op, "")
+        kind = "t" if op in ("starts_with", "matches") else kind
+        self.memo = f"{field}\x00{kind}"
+        self.test: Callable[[Any], bool] = getattr(self, "_" + op, self._unknown)
+
+    def _unknown(self, actual: Any) -> bool:
         return False
 
     def _eq(self, actual: Any) -> bool:
-        return _scalar_eq(actual, self.expected[0])
+        if actual.__class__ is str:
+            if actual.casefold() in self.exact:
+                return True
+            if self.text_only:
+                return False
+        return _any(actual, self._eq_one)
+
+    def _ne(self, actual: Any) -> bool:
+        return not self._eq(actual)
 
     def _in(self, actual: Any) -> bool:
-        return any(_scalar_eq(actual, exp) for exp in self.expected)
+        if actual.__class__ is str:
+            if actual.casefold() in self.exact:
+                return True
+            if self.text_only:
+                return False
+        return _any(actual, self._in_one)
+
+    def _not_in(self, actual: Any) -> bool:
+        return not self._in(actual)
+
+    def _exists(self, actual: Any) -> bool:
+        return _exists(actual)
+
+    def _not_exists(self, actual: Any) -> bool:
+        return not _exists(actual)
+
+    def _contains(self, actual: Any) -> bool:
+        if actual.__class__ is str and self.folded is not None:
+            return self.folded in actual.casefold()
+        if isinstance(actual, list | tuple):
+            return any(self._eq_one(item) for item in actual)
+        text = text_form(actual)
+        return text is not None and self.folded is not None and self.folded in text.casefold()
 
     def _starts_with(self, actual: Any) -> bool:
-        text = text_form(actual)
-        folded = self.expected[0].folded
-        return text is not None and folded is not None and text.casefold().startswith(folded)
+        if actual.__class__ is str and self.folded is not None:
+            return actual.casefold().startswith(self.folded)
+        return _any(actual, self._starts_with_one)
 
-    def _compare(self, actual: Any) -> bool:
+    def _gt(self, actual: Any) -> bool:
+        number = _number_of(actual)
         bound = self.expected[0].number
-        number = to_number(actual)
-        if bound is None or number is None:
-            return False
-        if self.op == "gt":
-            return number > bound
-        if self.op == "gte":
-            return number >= bound
-        if self.op == "lt":
-            return number < bound
-        return number <= bound
+        return number is not None and bound is not None and number > bound
+
+    def _gte(self, actual: Any) -> bool:
+        number = _number_of(actual)
+        bound = self.expected[0].number
+        return number is not None and bound is not None and number >= bound
+
+    def _lt(self, actual: Any) -> bool:
+        number = _number_of(actual)
+        bound = self.expected[0].number
+        return number is not None and bound is not None and number < bound
+
+    def _lte(self, actual: Any) -> bool:
+        number = _number_of(actual)
+        bound = self.expected[0].number
+        return number is not None and bound is not None and number <= bound
 
     def _matches(self, actual: Any) -> bool:
+        if actual.__class__ is str and self.pattern is not None:
+            return self.pattern.search(actual[:MATCH_INPUT_LIMIT]) is not None
+        return _any(actual, self._matches_one)
+
+    def _eq_one(self, actual: Any) -> bool:
+        return _scalar_eq(actual, self.expected[0])
+
+    def _in_one(self, actual: Any) -> bool:
+        return any(_scalar_eq(actual, exp) for exp in self.expected)
+
+    def _starts_with_one(self, actual: Any) -> bool:
+        text = text_form(actual)
+        return (
+            text is not None and self.folded is not None and text.casefold().startswith(self.folded)
+        )
+
+    def _matches_one(self, actual: Any) -> bool:
         if self.pattern is None:
             return False
         text = text_form(actual)
@@ -335,18 +402,27 @@ class Condition:
     def why_not(self, actual: Any, shown: str | None = None) -> str:
         """Why the condition failed, in words, for the explanation (`shown`: actual, masked)."""
         shown = show(actual) if shown is None else shown
-        seen = f"{self.field} is {shown}"
+        return f"{self.describe}: {self.field} is {shown}{self.why_suffix(actual)}"
+
+    def why_suffix(self, actual: Any) -> str:
+        """What to add after "<field> is <value>" when the value's type explains the failure."""
         op = self.op
         if op == "matches" and self.refused:
-            return f"{self.describe}: pattern refused, {self.refused}"
-        scalar = (
-            actual is not MISSING and actual is not None and not isinstance(actual, list | tuple)
-        )
-        if scalar and op in ("gt", "gte", "lt", "lte") and to_number(actual) is None:
-            return f"{self.describe}: {seen}, which is not a number"
-        if scalar and op in ("contains", "starts_with", "matches") and text_form(actual) is None:
-            return f"{self.describe}: {seen}, which is not text"
-        return f"{self.describe}: {seen}"
+            return f"; the pattern is refused: {self.refused}"
+        if actual is MISSING or actual is None or isinstance(actual, list | tuple):
+            return ""
+        if op in ("gt", "gte", "lt", "lte") and _number_of(actual) is None:
+            return ", which is not a number"
+        if op in ("contains", "starts_with", "matches") and text_form(actual) is None:
+            return ", which is not text"
+        return ""
+
+
+def _number_of(actual: Any) -> int | float | None:
+    # A list (such as `topics`) is never a number; everything else goes through to_number.
+    if actual.__class__ is int or actual.__class__ is float:
+        return actual if actual == actual else None  # NaN is not a number
+    return None if isinstance(actual, list | tuple) else to_number(actual)
 
 
 def _exists(actual: Any) -> bool:
@@ -393,17 +469,11 @@ def compile_condition(raw: Any) -> Condition:
     op = op if isinstance(op, str) else str(op)
     value = item.get("value")
     source, key = resolve_field(name)
-    values = value if op in ("in", "not_in") and isinstance(value, list) else [value]
-    condition = Condition(
-        field=name,
-        op=op,
-        value=value,
-        source=source,
-        key=key,
-        expected=tuple(Expected.of(v) for v in values),
-    )
+    condition = Condition(field=name, op=op, value=value, source=source, key=key)
     if op == "matches":
         condition.pattern, condition.refused = compile_pattern(value)
+        if condition.refused:
+            condition.memo = f"{name}\x00r{id(condition)}"
     words = OP_WORDS.get(op, f"({op}: unknown operator)")
     if op in ("exists", "not_exists"):
         condition.describe = f"{name} {words}"

@@ -107,6 +107,8 @@ def system_fields(request: dict[str, Any], *, bot_key: str) -> dict[str, Any]:
 
 
 def mask(text: str, how: str) -> str:
+    # Surrounding blanks are not part of a secret; masking them would only garble the hint.
+    text = text.strip()
     if how == "mask_keep_last4":
         # Showing four characters of a short value would show most of it: mask it all.
         if len(text) < 8:
@@ -126,12 +128,17 @@ class Masker:
 
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}
+        self._originals: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, secret: str, masked: str) -> None:
-        # Blank text is never a secret: replacing it would shred the transcript.
-        if secret.strip() and secret != masked:
+        # Surrounding blanks are not part of the secret; blank text is never a secret at all
+        # (replacing it would shred the transcript).
+        secret = secret.strip()
+        if secret and secret != masked:
             self.secrets.setdefault(secret.casefold(), masked)
+            # The pattern uses the text as given: casefold() can change it ("ß" -> "ss").
+            self._originals.setdefault(secret, masked)
             self._pattern = None
 
     def __bool__(self) -> bool:
@@ -141,7 +148,7 @@ class Masker:
         if self._pattern is None:
             parts = []
             # Longest first, so that a value and its trimmed form both disappear whole.
-            for secret in sorted(self.secrets, key=len, reverse=True):
+            for secret in sorted(self._originals, key=len, reverse=True):
                 escaped = re.escape(secret)
                 if len(secret) < SHORT_SECRET:
                     escaped = rf"(?<![^\W_]){escaped}(?![^\W_])"
@@ -151,7 +158,8 @@ class Masker:
 
     def _replace(self, match: re.Match[str]) -> str:
         found = match.group(0)
-        return self.secrets.get(found.casefold(), "*" * len(found))
+        masked = self._originals.get(found) or self.secrets.get(found.casefold())
+        return masked if masked is not None else "*" * len(found)
 
     def text(self, value: str) -> str:
         if not self.secrets or not value:

@@ -61,7 +61,7 @@ class Decision:
 # -- compiled snapshot -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     name: str
     order: int
@@ -72,6 +72,9 @@ class CompiledRule:
     priority: int | None
     require_skills: dict[str, int]
     agent_message: str
+    head: str  # 'Rule "VIP" (order 1)'
+    # Each condition with the start of its failure text, built once: the hot loop only appends.
+    checks: tuple[tuple[Condition, str], ...]
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,18 @@ def _compile_rule(raw: dict[str, Any], index: int) -> CompiledRule:
     mode = "any" if "any" in conditions and "all" not in conditions else "all"
     items = conditions.get(mode)
     skills = raw.get("require_skills")
+    name = str(raw.get("name") or f"rule {index + 1}")
+    order = _int(raw.get("order"), index) or 0
+    head = f'Rule "{name}" (order {order})'
+    conditions = tuple(compile_condition(c) for c in (items if isinstance(items, list) else ()))
     return CompiledRule(
-        name=str(raw.get("name") or f"rule {index + 1}"),
-        order=_int(raw.get("order"), index) or 0,
+        name=name,
+        order=order,
         enabled=raw.get("enabled", True) is not False,
         mode=mode,
-        conditions=tuple(compile_condition(c) for c in (items if isinstance(items, list) else ())),
+        conditions=conditions,
+        head=head,
+        checks=tuple((c, f"{head}: {c.describe}: {c.field} is ") for c in conditions),
         queue=str(raw.get("queue") or ""),
         priority=_int(raw.get("priority")),
         require_skills={
@@ -305,50 +314,43 @@ def _pick_rule(
     masker: Masker,
     explanation: list[dict],
 ) -> CompiledRule | None:
-    shown: dict[str, str] = {}
-
-    def seen(condition: Condition, actual: Any) -> str:
-        # The explanation is stored: values are shown masked, and each field rendered once.
-        text = shown.get(condition.field)
-        if text is None:
-            text = shown[condition.field] = masker.text(show(actual))
-        return text
-
+    shown: dict[str, str] = {}  # each field's value rendered once, masked: it is stored
+    append = explanation.append
     rules = plan.rules
     for index, rule in enumerate(rules):
-        head = f'Rule "{rule.name}" (order {rule.order})'
         if not rule.enabled:
-            explanation.append(
+            append(
                 {
                     "step": "rule",
                     "rule": rule.name,
                     "result": "disabled",
-                    "text": head + ": disabled.",
+                    "text": rule.head + ": disabled.",
                 }
             )
             continue
+        why = None
         if rule.mode == "all":
-            why = None
-            for condition in rule.conditions:
+            for condition, prefix in rule.checks:
                 actual = sources[condition.source].get(condition.key, MISSING)
                 if not condition.test(actual):
-                    why = condition.why_not(actual, seen(condition, actual))
+                    tail = shown.get(condition.memo)
+                    if tail is None:
+                        tail = masker.text(show(actual)) + condition.why_suffix(actual) + "."
+                        shown[condition.memo] = tail
+                    why = prefix + tail
                     break
         else:
             reasons: list[str] = []
             for condition in rule.conditions:
                 actual = sources[condition.source].get(condition.key, MISSING)
                 if condition.test(actual):
-                    reasons = []
                     break
-                reasons.append(condition.why_not(actual, seen(condition, actual)))
+                reasons.append(condition.why_not(actual, masker.text(show(actual))))
             else:
                 reasons = reasons or ["no conditions (any of none never matches)"]
-            why = "none held: " + "; ".join(reasons) if reasons else None
+                why = f"{rule.head}: none held: " + "; ".join(reasons) + "."
         if why is not None:
-            explanation.append(
-                {"step": "rule", "rule": rule.name, "result": "no_match", "text": f"{head}: {why}."}
-            )
+            append({"step": "rule", "rule": rule.name, "result": "no_match", "text": why})
             continue
         if rule.queue not in plan.queues:
             explanation.append(
@@ -356,7 +358,7 @@ def _pick_rule(
                     "step": "rule",
                     "rule": rule.name,
                     "result": "unknown_queue",
-                    "text": f"{head}: matched, but its queue {rule.queue} does not exist; skipped.",
+                    "text": f"{rule.head}: matched, but queue {rule.queue} is unknown; skipped.",
                 }
             )
             continue
@@ -365,7 +367,7 @@ def _pick_rule(
                 "step": "rule",
                 "rule": rule.name,
                 "result": "matched",
-                "text": f"{head}: matched, routing to {rule.queue}.",
+                "text": f"{rule.head}: matched, routing to {rule.queue}.",
             }
         )
         later = len(rules) - index - 1
