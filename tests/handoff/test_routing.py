@@ -198,6 +198,34 @@ def test_any_conditions_need_one_to_hold_and_all_need_every_one():
     assert first["text"] == ('Rule "All" (order 1): locale equals "fr-FR": locale is "en-US".')
 
 
+def test_it_explains_every_failed_condition_of_an_any_rule():
+    snap = snapshot(
+        rules=[
+            rule(
+                "Either",
+                1,
+                any_of(("locale", "eq", "fr-FR"), ("variables.amount", "gt", 10)),
+                "billing",
+            )
+        ]
+    )
+    decision = route(snap, request(variables={"amount": "lots"}))
+    assert steps(decision, "rule")[0]["text"] == (
+        'Rule "Either" (order 1): none held: locale equals "fr-FR": locale is "en-US"; '
+        'variables.amount is greater than 10: variables.amount is "lots", which is not a number.'
+    )
+
+
+def test_it_explains_a_refused_pattern():
+    snap = snapshot(rules=[rule("Slow", 1, all_of(("reason", "matches", "(a+)+$")), "billing")])
+    decision = route(snap)
+    assert decision.rule is None
+    assert (
+        "the pattern is refused: the pattern nests repetitions"
+        in steps(decision, "rule")[0]["text"]
+    )
+
+
 def test_an_empty_all_matches_everything_and_an_empty_any_nothing():
     snap = snapshot(
         rules=[rule("Never", 1, {"any": []}, "general"), rule("Always", 2, {"all": []}, "billing")]
