@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
+from handoff.conditions import compile_pattern
 from handoff.models import CHANNEL_KINDS, Bot, Handoff, QueueMembership, User
 
 FORMAT = "handoff-portal/config"
@@ -885,12 +886,10 @@ def _op_value(c: _Checker, op: Any, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             c.err(path, f"{op} needs a string")
     elif op == "matches":
-        try:
-            if not isinstance(value, str):
-                raise TypeError
-            re.compile(value)
-        except (re.error, TypeError):
-            c.err(path, f"matches needs a valid regular expression, not {value!r}")
+        # The engine's own check: it refuses what could backtrack forever, too.
+        _, refused = compile_pattern(value)
+        if refused:
+            c.err(path, f"matches needs a usable regular expression: {refused}")
     elif op in ("eq", "ne") and not (
         value is None or isinstance(value, str | bool) or _is_number(value)
     ):

@@ -369,6 +369,15 @@ INVALID: list[tuple[str, Callable[[dict], None], str, str]] = [
         "regular expression",
     ),
     (
+        "runaway regex",
+        set_in(
+            ["rules", 1, "conditions", "all", 0],
+            {"field": "topic", "op": "matches", "value": "(a+)+$"},
+        ),
+        "rules[1].conditions.all[0].value",
+        "nests repetitions",
+    ),
+    (
         "conditions shape",
         set_in(["rules", 1, "conditions"], {"all": [], "any": []}),
         "rules[1].conditions",
