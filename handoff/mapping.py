@@ -130,6 +130,9 @@ class Masker:
         self.secrets: dict[str, str] = {}
         self._originals: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
+        # Lower-cased secrets, longest first, for the str.find path (see text()).
+        self._lowered: list[tuple[str, str]] | None = None
+        self._lower_safe = True
 
     def add(self, secret: str, masked: str) -> None:
         # Surrounding blanks are not part of the secret; blank text is never a secret at all
@@ -140,6 +143,9 @@ class Masker:
             # The pattern uses the text as given: casefold() can change it ("ß" -> "ss").
             self._originals.setdefault(secret, masked)
             self._pattern = None
+            self._lowered = None
+            if len(secret.lower()) != len(secret):
+                self._lower_safe = False
 
     def __bool__(self) -> bool:
         return bool(self.secrets)
@@ -164,7 +170,44 @@ class Masker:
     def text(self, value: str) -> str:
         if not self.secrets or not value:
             return value
-        return self._compiled().sub(self._replace, value)
+        lowered = value.lower()
+        if not self._lower_safe or len(lowered) != len(value):
+            # Lower-casing changed a length ("İ"): positions would not line up, use the regex.
+            return self._compiled().sub(self._replace, value)
+        return self._splice(value, lowered)
+
+    def _splice(self, value: str, lowered: str) -> str:
+        """The regex's result, faster: a big transcript is scanned by str.find per secret
+        rather than by an alternation of every secret tried at every position."""
+        if self._lowered is None:
+            pairs = {secret.lower(): masked for secret, masked in self._originals.items()}
+            self._lowered = sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True)
+        found: list[tuple[int, int, str]] = []
+        for secret, masked in self._lowered:
+            size = len(secret)
+            start = lowered.find(secret)
+            while start != -1:
+                end = start + size
+                if size >= SHORT_SECRET or (
+                    (start == 0 or not value[start - 1].isalnum())
+                    and (end == len(value) or not value[end].isalnum())
+                ):
+                    found.append((start, -size, masked))
+                start = lowered.find(secret, start + 1)
+        if not found:
+            return value
+        # Leftmost first, the longest at one position, never overlapping: like the regex.
+        found.sort()
+        parts = []
+        at = 0
+        for start, negative_size, masked in found:
+            if start < at:
+                continue
+            parts.append(value[at:start])
+            parts.append(masked)
+            at = start - negative_size
+        parts.append(value[at:])
+        return "".join(parts)
 
     def value(self, value: Any) -> Any:
         """A JSON value with every masked value masked, at any depth."""

@@ -1,6 +1,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from handoff.mapping import Masker, compile_fields, map_context, mask, system_fields
 
@@ -289,3 +291,23 @@ def test_the_masker_ignores_blank_values():
 def test_mask_keeps_the_last_four_of_long_values_only():
     assert mask("12345678", "mask_keep_last4") == "****5678"
     assert mask("1234", "mask_keep_last4") == "****"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secrets=st.lists(st.text(alphabet="ab1 -Xé", min_size=1, max_size=6), min_size=1, max_size=4),
+    text=st.text(alphabet="ab1 -Xé.", max_size=60),
+)
+def test_the_fast_masker_path_agrees_with_the_regex(secrets, text):
+    masker = Masker()
+    for secret in secrets:
+        masker.add(secret, "#")
+    assume(masker)
+    expected = masker._compiled().sub(masker._replace, text)
+    assert masker.text(text) == expected
+
+
+def test_the_masker_falls_back_to_the_regex_when_lower_case_changes_lengths():
+    masker = Masker()
+    masker.add("secret", "******")
+    assert masker.text("İ secret SECRET") == "İ ****** ******"
