@@ -134,11 +134,16 @@ def per_decision_us(snap: dict, seconds: float = 1.0) -> tuple[float, float]:
     return statistics.median(samples), min(samples)
 
 
+def measure(counts: tuple[int, ...] = (10, 100, 1000)) -> dict[int, tuple[float, float]]:
+    """Median and best microseconds per decision for each rule count (bench/intake.py may
+    import this to print the routing figures in the same run)."""
+    return {count: per_decision_us(snapshot(count)) for count in counts}
+
+
 def main() -> None:
     print(f"{'rules':>6} {'median µs/decision':>20} {'best µs':>10} {'µs per rule':>12}")
     results = {}
-    for count in (10, 100, 1000):
-        median, best = per_decision_us(snapshot(count))
+    for count, (median, best) in measure().items():
         results[count] = median
         print(f"{count:>6} {median:>20.1f} {best:>10.1f} {median / count:>12.3f}")
     growth = (results[1000] - results[100]) / (results[100] - results[10])
