@@ -103,6 +103,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 DATABASES = {
     "default": parse_database_url(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"))
 }
@@ -127,6 +128,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "handoff.api.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -214,11 +216,20 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# The cache holds API throttling counters: set CACHE_URL=redis://... when several web
+# processes must share them; the default is per process.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL and not CACHE_URL.startswith("redis://"):
+    raise ImproperlyConfigured(f"CACHE_URL: only redis:// URLs are supported, got {CACHE_URL!r}")
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "handoff-portal",
-    }
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "handoff-portal",
+        }
+    )
 }
 
 # Celery: the embedded default is kombu's SQLAlchemy transport on a SQLite file, so a real
@@ -240,7 +251,10 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-handoffs": {"task": "handoff.tasks.sweep", "schedule": 10.0},
-    "expire-idempotency-keys": {"task": "handoff.tasks.expire_idempotency_keys", "schedule": 3600.0},
+    "expire-idempotency-keys": {
+        "task": "handoff.tasks.expire_idempotency_keys",
+        "schedule": 3600.0,
+    },
 }
 
 HANDOFF_API_RATE = env_str("HANDOFF_API_RATE", "1200/min")

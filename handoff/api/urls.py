@@ -1,3 +1,31 @@
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list = []
+from handoff.api import views
+
+urlpatterns = [
+    path("handoffs", views.HandoffCreateApi.as_view(), name="api-handoff-create"),
+    path(
+        "handoffs/bot-framework",
+        views.BotFrameworkHandoffApi.as_view(),
+        name="api-handoff-bot-framework",
+    ),
+    path("handoffs/<uuid:handoff_id>", views.HandoffDetailApi.as_view(), name="api-handoff"),
+    path(
+        "handoffs/<uuid:handoff_id>/cancel",
+        views.HandoffCancelApi.as_view(),
+        name="api-handoff-cancel",
+    ),
+    path(
+        "schema",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="api-schema",
+    ),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(
+            url_name="api-schema", authentication_classes=[], permission_classes=[]
+        ),
+        name="api-docs",
+    ),
+]

@@ -1,0 +1,291 @@
+"""The REST handoff API v1 (DESIGN §5): one APIView per operation."""
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from handoff import selectors
+from handoff.api import bot_framework
+from handoff.api.errors import ApiError, error_body
+from handoff.api.serializers import (
+    BotFrameworkActivity,
+    ErrorOut,
+    HandoffCreated,
+    HandoffCreateInput,
+    HandoffDetail,
+)
+from handoff.api.throttling import PerKeyThrottle
+from handoff.assignment import handoff_cancel
+from handoff.idempotency import (
+    idempotency_claim,
+    idempotency_finish,
+    idempotency_release,
+    request_hash,
+)
+from handoff.models import Bot, Handoff
+from handoff.routing import decide
+from handoff.services.intake import handoff_create
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="At most 255 characters; the same key and body within 24 hours replays the "
+    "first response.",
+)
+
+ERRORS = {
+    code: OpenApiResponse(ErrorOut, description=text)
+    for code, text in {
+        400: "Invalid body; every bad field is named in error.fields.",
+        401: "Missing, invalid or revoked API key.",
+        403: "The channel is disabled or not allowed for this bot.",
+        409: "The same Idempotency-Key is still being processed.",
+        413: "Body over 1 MiB.",
+        415: "Not JSON.",
+        422: "Idempotency-Key reused with another body, or required context fields missing.",
+        429: "Throttled; see Retry-After.",
+    }.items()
+}
+
+
+class BotApi(APIView):
+    throttle_classes = [PerKeyThrottle]
+
+    @property
+    def bot(self) -> Bot:
+        assert isinstance(self.request.user, Bot)
+        return self.request.user
+
+
+def created_body(handoff: Handoff, *, now: Any) -> dict[str, Any]:
+    position = selectors.queue_position(handoff)
+    return {
+        "id": str(handoff.pk),
+        "status": handoff.status,
+        "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
+        "rule": handoff.rule,
+        "position": position,
+        "estimated_wait_seconds": selectors.estimated_wait_seconds(
+            queue_key=handoff.queue_key, position=position, now=now
+        ),
+        "message": handoff.message,
+        "status_url": f"/api/v1/handoffs/{handoff.pk}",
+    }
+
+
+def detail_body(handoff: Handoff) -> dict[str, Any]:
+    now = timezone.now()
+    position = selectors.queue_position(handoff)
+    return {
+        "id": str(handoff.pk),
+        "conversation_id": handoff.conversation_id,
+        "status": handoff.status,
+        "queue": {"key": handoff.queue_key, "name": handoff.queue_name}
+        if handoff.queue_key
+        else None,
+        "rule": handoff.rule,
+        "position": position,
+        "estimated_wait_seconds": selectors.estimated_wait_seconds(
+            queue_key=handoff.queue_key, position=position, now=now
+        ),
+        "agent": {"display_name": handoff.agent.display_name}
+        if handoff.agent and handoff.status in ("offered", "assigned", "resolved")
+        else None,
+        "created_at": handoff.created_at.isoformat(),
+        "updated_at": handoff.updated_at.isoformat(),
+        "events": [
+            {"type": e.type, "at": e.at.isoformat(), "detail": e.detail}
+            for e in handoff.events.all()
+        ],
+    }
+
+
+def intake(bot: Bot, data: dict[str, Any], *, topic_name: str | None = None) -> Response:
+    """Route a validated body with the published configuration and store the handoff."""
+    snapshot = selectors.published_snapshot()
+    if snapshot is None:
+        raise ApiError(
+            503, "not_configured", "No configuration has been published yet; publish one first."
+        )
+    channel = snapshot.channels.get(data["channel"])
+    if channel is None:
+        raise ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
+    topic = data.get("topic")
+    if topic is not None and topic not in snapshot.topics:
+        raise ApiError(400, "invalid", "Unknown topic.", {"topic": "Unknown topic key."})
+    allowed = snapshot.bots.get(bot.key, {}).get("channels", [])
+    if not channel.get("enabled", True):
+        raise ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
+    if channel["key"] not in allowed:
+        raise ApiError(
+            403, "channel_not_allowed", f"This bot may not hand off on channel {channel['key']}."
+        )
+
+    now = timezone.now()
+    existing = selectors.open_handoff(bot_id=bot.pk, conversation_id=data["conversation_id"])
+    if existing is not None:
+        return Response(created_body(existing, now=now), status=status.HTTP_200_OK)
+
+    routed = dict(data)
+    if topic_name is not None:
+        # A Bot Framework topic name we do not know: kept in the context, routed as no topic.
+        routed["topic_name"] = topic_name
+    decision = decide(
+        snapshot.document,
+        routed,
+        bot_key=bot.key,
+        queue_states=selectors.queue_states(now),
+        now=now,
+    )
+    if decision.errors:
+        raise ApiError(
+            422,
+            "context_invalid",
+            "Required context fields are missing or invalid.",
+            {f"context.{target}": message for target, message in decision.errors.items()},
+        )
+    result = handoff_create(
+        bot=bot, request=data, decision=decision, snapshot=snapshot, now=now, topic=topic
+    )
+    code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
+    return Response(created_body(result.handoff, now=now), status=code)
+
+
+def with_idempotency(request: Request, bot: Bot, run: Any) -> Response:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return run()
+    if not key or len(key) > 255:
+        raise ApiError(
+            400,
+            "invalid",
+            "Invalid Idempotency-Key.",
+            {"Idempotency-Key": "Use 1 to 255 characters."},
+        )
+    claim = idempotency_claim(bot=bot, key=key, body_hash=request_hash(request.data))
+    if claim.outcome == "replay":
+        return Response(claim.body, status=claim.status)
+    if claim.outcome == "mismatch":
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different body.",
+            {"Idempotency-Key": "Already used with a different body."},
+        )
+    if claim.outcome == "processing":
+        raise ApiError(
+            409, "idempotency_in_progress", "A request with this Idempotency-Key is in progress."
+        )
+    assert claim.row_id is not None
+    try:
+        response = run()
+    except ApiError as exc:
+        body = error_body(exc.error_code, exc.message, exc.fields)
+        idempotency_finish(row_id=claim.row_id, status=exc.status_code, body=body)
+        raise
+    except BaseException:
+        idempotency_release(row_id=claim.row_id)
+        raise
+    idempotency_finish(row_id=claim.row_id, status=response.status_code, body=response.data)
+    return response
+
+
+class HandoffCreateApi(BotApi):
+    @extend_schema(
+        operation_id="handoff_create",
+        summary="Hand a conversation to a human agent",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=HandoffCreateInput,
+        responses={
+            202: HandoffCreated,
+            200: OpenApiResponse(HandoffCreated, description="An open handoff already exists."),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        def run() -> Response:
+            serializer = HandoffCreateInput(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            return intake(self.bot, serializer.validated_data)
+
+        return with_idempotency(request, self.bot, run)
+
+
+class BotFrameworkHandoffApi(BotApi):
+    @extend_schema(
+        operation_id="handoff_create_bot_framework",
+        summary="Hand off from a Bot Framework handoff.initiate event",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=BotFrameworkActivity,
+        responses={
+            202: HandoffCreated,
+            200: OpenApiResponse(HandoffCreated, description="An open handoff already exists."),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        def run() -> Response:
+            activity = BotFrameworkActivity(data=request.data)
+            activity.is_valid(raise_exception=True)
+            snapshot = selectors.published_snapshot()
+            raw = request.data if isinstance(request.data, dict) else {}
+            body, topic_name = bot_framework.translate(activity.validated_data, raw, snapshot)
+            serializer = HandoffCreateInput(data=body)
+            serializer.is_valid(raise_exception=True)
+            return intake(self.bot, serializer.validated_data, topic_name=topic_name)
+
+        return with_idempotency(request, self.bot, run)
+
+
+def bot_handoff(bot: Bot, handoff_id: uuid.UUID) -> Handoff:
+    # Another bot's handoff is a 404: its existence is not this bot's business.
+    return get_object_or_404(
+        Handoff.objects.select_related("agent").prefetch_related("events"),
+        pk=handoff_id,
+        bot=bot,
+    )
+
+
+class HandoffDetailApi(BotApi):
+    @extend_schema(
+        operation_id="handoff_get",
+        summary="A handoff as the bot may see it",
+        responses={200: HandoffDetail, 401: ERRORS[401], 404: OpenApiResponse(ErrorOut)},
+    )
+    def get(self, request: Request, handoff_id: uuid.UUID) -> Response:
+        return Response(detail_body(bot_handoff(self.bot, handoff_id)))
+
+
+class HandoffCancelApi(BotApi):
+    @extend_schema(
+        operation_id="handoff_cancel",
+        summary="The customer left: cancel the handoff",
+        request=None,
+        responses={
+            200: HandoffDetail,
+            401: ERRORS[401],
+            404: OpenApiResponse(ErrorOut),
+            409: OpenApiResponse(ErrorOut, description="The handoff is already terminal."),
+        },
+    )
+    def post(self, request: Request, handoff_id: uuid.UUID) -> Response:
+        with transaction.atomic():
+            handoff = get_object_or_404(
+                Handoff.objects.select_for_update(), pk=handoff_id, bot=self.bot
+            )
+            if handoff.is_terminal:
+                raise ApiError(
+                    409, "terminal", f"The handoff is already {handoff.status}; nothing to cancel."
+                )
+            handoff_cancel(handoff=handoff, reason="customer_left")
+        return Response(detail_body(bot_handoff(self.bot, handoff_id)))

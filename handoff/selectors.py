@@ -1,0 +1,116 @@
+"""Reads. The hot path of the API uses a constant number of queries, whatever the config size."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from threading import Lock
+from typing import Any
+
+from django.db.models import Count, Min, Q
+
+from handoff.models import ConfigVersion, Handoff
+from handoff.routing import QueueState
+
+WAITING = ("queued", "offered")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version_id: int
+    number: int
+    document: dict[str, Any]
+    channels: dict[str, dict[str, Any]]
+    bots: dict[str, dict[str, Any]]
+    topics: dict[str, dict[str, Any]]
+    topics_by_name: dict[str, dict[str, Any]]
+    queues: dict[str, dict[str, Any]]
+
+
+_snapshots: dict[int, Snapshot] = {}
+_snapshots_lock = Lock()
+
+
+def _build_snapshot(version: ConfigVersion) -> Snapshot:
+    doc = version.document
+    topics = {t["key"]: t for t in doc.get("topics", [])}
+    return Snapshot(
+        version_id=version.pk,
+        number=version.number,
+        document=doc,
+        channels={c["key"]: c for c in doc.get("channels", [])},
+        bots={b["key"]: b for b in doc.get("bots", [])},
+        topics=topics,
+        topics_by_name={t["name"].casefold(): t for t in topics.values()},
+        queues={q["key"]: q for q in doc.get("queues", [])},
+    )
+
+
+def published_snapshot() -> Snapshot | None:
+    """The latest published configuration. Versions are immutable, so each is parsed once."""
+    latest = ConfigVersion.objects.order_by("-number").values_list("pk", flat=True).first()
+    if latest is None:
+        return None
+    snapshot = _snapshots.get(latest)
+    if snapshot is None:
+        version = ConfigVersion.objects.get(pk=latest)
+        snapshot = _build_snapshot(version)
+        with _snapshots_lock:
+            if len(_snapshots) > 16:
+                _snapshots.clear()
+            _snapshots[latest] = snapshot
+    return snapshot
+
+
+def queue_states(now: datetime) -> dict[str, QueueState]:
+    """Waiting count and longest wait per queue key, in one query."""
+    rows = (
+        Handoff.objects.filter(status__in=WAITING)
+        .values("queue_key")
+        .annotate(waiting=Count("pk"), oldest=Min("queued_at"))
+    )
+    states = {}
+    for row in rows:
+        oldest = row["oldest"]
+        longest = (now - oldest).total_seconds() if oldest else None
+        states[row["queue_key"]] = QueueState(waiting=row["waiting"], longest_wait_seconds=longest)
+    return states
+
+
+def open_handoff(*, bot_id: int, conversation_id: str) -> Handoff | None:
+    return (
+        Handoff.objects.filter(
+            bot_id=bot_id, conversation_id=conversation_id, status__in=Handoff.OPEN
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def queue_position(handoff: Handoff) -> int | None:
+    """1 for the next to be served: priority first (lower is sooner), then arrival."""
+    if handoff.status not in WAITING or handoff.queued_at is None:
+        return None
+    ahead = Handoff.objects.filter(
+        Q(priority__lt=handoff.priority)
+        | Q(priority=handoff.priority, queued_at__lt=handoff.queued_at),
+        status__in=WAITING,
+        queue_key=handoff.queue_key,
+    ).count()
+    return ahead + 1
+
+
+# How much history an estimate needs (docs/api.md, "Estimated wait").
+ESTIMATE_WINDOW = timedelta(hours=1)
+ESTIMATE_MIN_SAMPLES = 5
+
+
+def estimated_wait_seconds(*, queue_key: str, position: int | None, now: datetime) -> int | None:
+    """Position divided by the rate at which the queue served work over the last hour."""
+    if position is None:
+        return None
+    served = Handoff.objects.filter(
+        queue_key=queue_key, assigned_at__gte=now - ESTIMATE_WINDOW
+    ).count()
+    if served < ESTIMATE_MIN_SAMPLES:
+        return None
+    seconds_per_handoff = ESTIMATE_WINDOW.total_seconds() / served
+    return round(position * seconds_per_handoff)

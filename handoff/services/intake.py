@@ -1,0 +1,84 @@
+"""Storing a routed handoff: one transaction, delivery published only after commit."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from handoff.dispatch import publish_delivery
+from handoff.events import handoff_event
+from handoff.models import Bot, Handoff, Queue
+from handoff.routing import Decision
+from handoff.selectors import Snapshot, open_handoff
+
+
+@dataclass
+class IntakeResult:
+    handoff: Handoff
+    created: bool
+
+
+def handoff_create(
+    *,
+    bot: Bot,
+    request: dict[str, Any],
+    decision: Decision,
+    snapshot: Snapshot,
+    now: datetime,
+    topic: str | None,
+) -> IntakeResult:
+    """Store the handoff and its first events; a concurrent twin returns the open one."""
+    queued = decision.status == "queued"
+    handoff = Handoff(
+        bot=bot,
+        conversation_id=request["conversation_id"],
+        channel=request["channel"],
+        topic=topic,
+        topics=request.get("topics", []),
+        locale=request.get("locale", ""),
+        reason=request.get("reason", ""),
+        customer=decision.customer,
+        variables=decision.variables,
+        context=decision.context,
+        transcript=decision.transcript,
+        agent_message=decision.agent_message,
+        status="queued" if queued else "rejected",
+        queue=Queue.objects.filter(key=decision.queue_key).first(),
+        queue_key=decision.queue_key,
+        queue_name=decision.queue_name,
+        priority=decision.priority,
+        rule=decision.rule,
+        required_skills=decision.required_skills,
+        message=decision.message,
+        config_version_id=snapshot.version_id,
+        decision={"explanation": decision.explanation, "warnings": decision.warnings},
+        created_at=now,
+        updated_at=now,
+        queued_at=now if queued else None,
+        closed_at=None if queued else now,
+    )
+    try:
+        with transaction.atomic():
+            handoff.save(force_insert=True)
+            handoff_event(handoff, "received", {"channel": handoff.channel}, at=now)
+            for warning in decision.warnings:
+                handoff_event(handoff, "context_warning", warning, at=now)
+            routed = {
+                "queue": decision.queue_key,
+                "rule": decision.rule,
+                "config_version": snapshot.number,
+            }
+            if queued:
+                handoff_event(handoff, "queued", routed, at=now)
+                handoff_id = handoff.pk
+                transaction.on_commit(lambda: publish_delivery(handoff_id))
+            else:
+                handoff_event(handoff, "rejected", {**routed, "message": decision.message}, at=now)
+    except IntegrityError:
+        # Another request for the same conversation won the race (one open handoff each).
+        existing = open_handoff(bot_id=bot.pk, conversation_id=request["conversation_id"])
+        if existing is None:
+            raise
+        return IntakeResult(handoff=existing, created=False)
+    return IntakeResult(handoff=handoff, created=True)

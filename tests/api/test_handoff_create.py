@@ -1,0 +1,361 @@
+import json
+import threading
+
+import pytest
+from django.db import connection
+
+from handoff.models import ApiKey, Handoff, HandoffEvent, IdempotencyKey
+from tests.api.conftest import DOCUMENT, BotClient, make_key, publish
+
+URL = "/api/v1/handoffs"
+
+
+def body(**extra):
+    return {
+        "conversation_id": "conv-1",
+        "channel": "webchat",
+        "topic": "billing",
+        "locale": "en-US",
+        "reason": "requested_by_customer",
+        "customer": {"name": "Kim", "email": "kim@example.com"},
+        "variables": {"order_number": "  A-1234 ", "card": "4111111111111111"},
+        "transcript": [
+            {"from": "customer", "text": "my card 4111111111111111 was charged twice"},
+            {"from": "bot", "text": "Let me get you a person.", "at": "2026-11-25T10:00:00Z"},
+        ],
+        "agent_message": "Customer is upset.",
+        **extra,
+    }
+
+
+def test_it_queues_a_handoff_by_the_matching_rule(bot_client):
+    r = bot_client.post(URL, body())
+    assert r.status_code == 202, r.json()
+    data = r.json()
+    assert data["status"] == "queued"
+    assert data["queue"] == {"key": "billing", "name": "Billing"}
+    assert data["rule"] == "Billing"
+    assert data["position"] == 1
+    assert data["estimated_wait_seconds"] is None
+    assert data["message"] is None
+    assert data["status_url"] == f"/api/v1/handoffs/{data['id']}"
+    handoff = Handoff.objects.get(pk=data["id"])
+    assert handoff.context["OrderNumber"] == "A-1234"
+    assert handoff.agent_message == "Order A-1234\n\nCustomer is upset."
+    assert handoff.config_version is not None
+    assert handoff.config_version.number == 1
+    assert list(handoff.events.values_list("type", flat=True)) == ["received", "queued"]
+
+
+def test_it_never_stores_a_masked_value_in_clear(bot_client):
+    r = bot_client.post(URL, body())
+    handoff = Handoff.objects.get(pk=r.json()["id"])
+    stored = json.dumps([handoff.context, handoff.variables, handoff.transcript, handoff.customer])
+    assert "4111111111111111" not in stored
+    assert handoff.context["Card"].endswith("1111")
+
+
+def test_it_goes_to_the_fallback_queue_when_no_rule_matches(bot_client):
+    r = bot_client.post(URL, body(topic=None))
+    assert r.status_code == 202
+    assert r.json()["queue"]["key"] == "general"
+    assert r.json()["rule"] is None
+
+
+def test_it_rejects_with_the_message_when_the_queue_is_closed(bot_client):
+    r = bot_client.post(URL, body(topic="after-hours"))
+    assert r.status_code == 202
+    data = r.json()
+    assert data["status"] == "rejected"
+    assert data["message"] == "We are closed."
+    assert data["position"] is None
+
+
+def test_it_counts_positions_in_priority_then_arrival_order(bot_client):
+    first = bot_client.post(URL, body(conversation_id="a")).json()
+    second = bot_client.post(URL, body(conversation_id="b")).json()
+    assert (first["position"], second["position"]) == (1, 2)
+
+
+def test_it_returns_the_open_handoff_for_the_same_conversation(bot_client):
+    first = bot_client.post(URL, body())
+    again = bot_client.post(URL, body(topic=None))
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert Handoff.objects.count() == 1
+
+
+def test_it_names_every_bad_field(bot_client):
+    r = bot_client.post(
+        URL,
+        {
+            "channel": 5,
+            "locale": "not a locale!",
+            "customer": {"name": "x", "shoe": 1},
+            "variables": {"a": {"nested": True}},
+            "transcript": [{"from": "robot", "text": "hi"}],
+            "surprise": 1,
+        },
+    )
+    assert r.status_code == 400
+    fields = r.json()["error"]["fields"]
+    assert "surprise" in fields
+    r = bot_client.post(
+        URL,
+        {
+            "channel": "webchat",
+            "locale": "not a locale!",
+            "customer": {"name": "x", "shoe": 1},
+            "variables": {"a": {"nested": True}},
+            "transcript": [{"from": "robot", "text": "hi"}],
+        },
+    )
+    fields = r.json()["error"]["fields"]
+    assert set(fields) >= {
+        "conversation_id",
+        "locale",
+        "customer.shoe",
+        "variables.a",
+        "transcript[0].from",
+    }
+    assert r.json()["error"]["code"] == "invalid"
+    assert Handoff.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"channel": "pigeon"}, "channel"), ({"topic": "no-such-topic"}, "topic")],
+)
+def test_it_refuses_unknown_keys_with_400(bot_client, change, field):
+    r = bot_client.post(URL, body(**change))
+    assert r.status_code == 400
+    assert field in r.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("channel", ["sms", "teams"])
+def test_it_forbids_disabled_and_not_allowed_channels(bot_client, channel):
+    r = bot_client.post(URL, body(channel=channel))
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] in ("channel_disabled", "channel_not_allowed")
+
+
+def test_it_needs_a_valid_key(bot_client):
+    anonymous = bot_client.client.post(
+        URL, data=json.dumps(body()), content_type="application/json"
+    )
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    wrong = BotClient(bot_client.bot, "hp_" + "x" * 43).post(URL, body())
+    assert wrong.status_code == 401
+    ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    assert bot_client.post(URL, body()).status_code == 401
+
+
+def test_it_records_when_a_key_was_last_used(bot_client):
+    bot_client.post(URL, body())
+    assert ApiKey.objects.get().last_used_at is not None
+
+
+def test_it_refuses_bodies_over_one_mebibyte(bot_client):
+    huge = json.dumps(body(agent_message="x" * (1024 * 1024)))
+    r = bot_client.post(URL, huge)
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"
+
+
+def test_it_refuses_what_is_not_json(bot_client):
+    r = bot_client.client.post(
+        URL,
+        data="a=1",
+        content_type="application/x-www-form-urlencoded",
+        headers=bot_client.headers(),
+    )
+    assert r.status_code == 415
+    broken = bot_client.post(URL, "{not json")
+    assert broken.status_code == 400
+    assert broken.json()["error"]["code"] == "invalid_json"
+
+
+def test_it_answers_422_when_a_required_context_field_is_missing(bot_client, document):
+    document["context_fields"][0]["required"] = True
+    publish(document)
+    variables = {"card": "4111111111111111"}
+    r = bot_client.post(URL, body(variables=variables))
+    assert r.status_code == 422
+    assert "context.OrderNumber" in r.json()["error"]["fields"]
+    assert Handoff.objects.count() == 0
+
+
+def test_it_throttles_per_key_with_retry_after(bot_client, settings):
+    settings.HANDOFF_API_RATE = "2/min"
+    from django.core.cache import cache
+
+    cache.clear()
+    codes = [bot_client.post(URL, body(conversation_id=f"c{i}")).status_code for i in range(3)]
+    assert codes[:2] == [202, 202]
+    assert codes[2] == 429
+    r = bot_client.post(URL, body(conversation_id="c9"))
+    assert int(r["Retry-After"]) >= 1
+    assert r.json()["error"]["code"] == "throttled"
+    other = BotClient(bot_client.bot, make_key(bot_client.bot))
+    assert other.post(URL, body(conversation_id="c10")).status_code == 202
+    cache.clear()
+
+
+def test_it_answers_503_before_any_configuration_is_published(db):
+    from handoff.models import Bot
+
+    bot = Bot.objects.create(key="b", name="B")
+    r = BotClient(bot, make_key(bot)).post(URL, body())
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "not_configured"
+
+
+class TestIdempotency:
+    def test_it_replays_the_first_response_for_the_same_body(self, bot_client):
+        first = bot_client.post(URL, body(), headers={"Idempotency-Key": "k1"})
+        reordered = json.dumps(dict(reversed(list(body().items()))), indent=4)
+        again = bot_client.post(URL, reordered, headers={"Idempotency-Key": "k1"})
+        assert again.status_code == first.status_code == 202
+        assert again.json() == first.json()
+        assert Handoff.objects.count() == 1
+
+    def test_it_replays_errors_too(self, bot_client):
+        first = bot_client.post(URL, body(channel="pigeon"), headers={"Idempotency-Key": "k"})
+        again = bot_client.post(URL, body(channel="pigeon"), headers={"Idempotency-Key": "k"})
+        assert first.status_code == again.status_code == 400
+        assert first.json() == again.json()
+
+    def test_it_refuses_a_key_reused_with_another_body(self, bot_client):
+        bot_client.post(URL, body(), headers={"Idempotency-Key": "k1"})
+        r = bot_client.post(URL, body(reason="other"), headers={"Idempotency-Key": "k1"})
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "idempotency_key_reused"
+
+    def test_it_answers_409_while_the_first_request_is_processing(self, bot_client):
+        from handoff.idempotency import request_hash
+
+        IdempotencyKey.objects.create(
+            bot=bot_client.bot, key="k1", request_hash=request_hash(body())
+        )
+        r = bot_client.post(URL, body(), headers={"Idempotency-Key": "k1"})
+        assert r.status_code == 409
+
+    def test_it_keeps_keys_apart_per_bot(self, bot_client, other_bot_client):
+        a = bot_client.post(URL, body(), headers={"Idempotency-Key": "same"})
+        b = other_bot_client.post(URL, body(), headers={"Idempotency-Key": "same"})
+        assert a.status_code == b.status_code == 202
+        assert a.json()["id"] != b.json()["id"]
+
+    def test_it_refuses_an_overlong_key(self, bot_client):
+        r = bot_client.post(URL, body(), headers={"Idempotency-Key": "k" * 256})
+        assert r.status_code == 400
+        assert "Idempotency-Key" in r.json()["error"]["fields"]
+
+    def test_it_forgets_keys_after_24_hours(self, bot_client):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from handoff.idempotency import idempotency_expire
+
+        bot_client.post(URL, body(), headers={"Idempotency-Key": "old"})
+        IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+        assert idempotency_expire() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_makes_one_handoff_from_50_concurrent_requests_with_one_key(published):
+    from handoff.models import Bot
+
+    bot = Bot.objects.get(key="support-bot")
+    key = make_key(bot)
+    barrier = threading.Barrier(50)
+    codes: list[int] = []
+
+    def call() -> None:
+        client = BotClient(bot, key)
+        barrier.wait()
+        try:
+            codes.append(client.post(URL, body(), headers={"Idempotency-Key": "one"}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Handoff.objects.count() == 1
+    assert codes.count(202) >= 1
+    assert set(codes) <= {202, 409}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_makes_one_handoff_from_concurrent_requests_for_one_conversation(published):
+    from handoff.models import Bot
+
+    bot = Bot.objects.get(key="support-bot")
+    key = make_key(bot)
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            codes.append(BotClient(bot, key).post(URL, body()).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Handoff.objects.count() == 1
+    assert sorted(codes) == [200] * 7 + [202]
+
+
+def _query_count(bot_client, django_assert_num_queries, conversation):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(conn) as ctx:
+        r = bot_client.post(URL, body(conversation_id=conversation))
+    assert r.status_code == 202, r.json()
+    return len(ctx.captured_queries)
+
+
+def test_its_query_count_does_not_grow_with_rules_or_fields(
+    bot_client, document, django_assert_num_queries
+):
+    bot_client.post(URL, body(conversation_id="warm-up"))
+    small = _query_count(bot_client, django_assert_num_queries, "small")
+    big = json.loads(json.dumps(document))
+    big["rules"] = [
+        {
+            **document["rules"][0],
+            "name": f"Rule {i}",
+            "order": i,
+            "conditions": {"all": [{"field": "variables.n", "op": "eq", "value": i}]},
+        }
+        for i in range(500)
+    ] + [{**r, "order": 1000 + r["order"]} for r in document["rules"]]
+    big["context_fields"] = document["context_fields"] + [
+        {**document["context_fields"][0], "source": f"v{i}", "target": f"V{i}"} for i in range(198)
+    ]
+    publish(big)
+    bot_client.post(URL, body(conversation_id="warm-up-2"))
+    large = _query_count(bot_client, django_assert_num_queries, "large")
+    assert small == large
+    assert large <= 12
+
+
+def test_it_stores_events_in_the_same_transaction(bot_client):
+    r = bot_client.post(URL, body())
+    assert HandoffEvent.objects.filter(handoff_id=r.json()["id"]).count() == 2
+
+
+def test_document_fixture_is_canonical():
+    assert DOCUMENT["format"] == "handoff-portal/config"
