@@ -72,7 +72,9 @@ def parse_database_url(url: str) -> dict:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
-            "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+            # A file (not memory) so that worker processes started by tests can open it; one
+            # per test run so that parallel runs never share it.
+            "TEST": {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
@@ -245,7 +247,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must never hang a request when the broker is down: fail fast, the sweep recovers.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "interval_start": 0, "socket_timeout": 2}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"max_retries": 0, "interval_start": 0}
+if not CELERY_BROKER_URL.startswith("sqla+"):
+    # kombu's SQLAlchemy transport passes its options to create_engine(), which refuses this.
+    CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = 2
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
