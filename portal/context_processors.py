@@ -1,6 +1,45 @@
+from functools import lru_cache
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import get_resolver, reverse
+from django.utils.translation import gettext_lazy as _
+
+# (section, [(url name, label)]): an item shows when the user holds one of the roles its view
+# allows, so the navigation can never offer a page that answers 403.
+NAVIGATION = [
+    (
+        _("Configuration"),
+        [
+            ("config_overview", _("Overview")),
+            ("channel_list", _("Channels")),
+            ("queue_list", _("Queues")),
+            ("bot_list", _("Bots and keys")),
+            ("user_list", _("Users and roles")),
+        ],
+    ),
+    (
+        _("Authoring"),
+        [
+            ("maker_overview", _("Overview")),
+            ("topic_list", _("Topics")),
+            ("context_field_list", _("Context fields")),
+            ("rule_list", _("Escalation rules")),
+        ],
+    ),
+    (_("Analytics"), [("analytics_index", _("Dashboards"))]),
+    (_("Agent"), [("agent_workspace", _("Workspace"))]),
+]
+
+
+@lru_cache(maxsize=1)
+def _allowed_roles() -> dict[str, tuple[str, ...]]:
+    """URL name -> roles its view allows, read once from the URL patterns."""
+    found = {}
+    for name in {n for _section, items in NAVIGATION for n, _label in items}:
+        match = get_resolver().resolve(reverse(name))
+        found[name] = tuple(getattr(match.func, "allowed_roles", ()))
+    return found
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -8,5 +47,25 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"roles": set()}
-    return {"roles": roles_of(user)}
+        return {"roles": set(), "role_list": [], "nav": []}
+    roles = roles_of(user)
+    allowed = _allowed_roles()
+    nav: list[dict[str, Any]] = []
+    for section, items in NAVIGATION:
+        links = [
+            {"url": reverse(name), "label": label, "name": name}
+            for name, label in items
+            if roles & set(allowed[name])
+        ]
+        if links:
+            nav.append({"label": section, "links": links})
+    # The active link is the longest URL that prefixes the current path.
+    best = max(
+        (link for s in nav for link in s["links"] if request.path.startswith(link["url"])),
+        key=lambda link: len(link["url"]),
+        default=None,
+    )
+    for s in nav:
+        for link in s["links"]:
+            link["active"] = link is best
+    return {"roles": roles, "role_list": sorted(roles), "nav": nav, "is_admin": "admin" in roles}

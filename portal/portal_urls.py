@@ -1,3 +1,65 @@
+"""Every page of the portal. Each view is wrapped by portal.roles.role_required, which records
+`allowed_roles`; tests/portal/test_permissions.py walks this list and fails on a view without it
+(only the names in PUBLIC may be reached without logging in)."""
+
 from django.urls import path
 
-urlpatterns: list = []
+from portal.views import (
+    admin_bots,
+    admin_channels,
+    admin_queues,
+    admin_users,
+    auth,
+    home,
+    maker_lists,
+)
+
+PUBLIC = {"login", "logout"}
+
+urlpatterns = [
+    path("login/", auth.login, name="login"),
+    path("logout/", auth.logout, name="logout"),
+    path("", home.home, name="home"),
+    path("analytics/", home.analytics_index, name="analytics_index"),
+    path("agent/", home.agent_workspace, name="agent_workspace"),
+    # Admin configuration (makers and analysts read channels and queues).
+    path("config/", home.config_overview, name="config_overview"),
+    path("config/channels/", admin_channels.channel_list, name="channel_list"),
+    path("config/channels/new/", admin_channels.channel_new, name="channel_new"),
+    path("config/channels/<slug:key>/", admin_channels.channel_edit, name="channel_edit"),
+    path(
+        "config/channels/<slug:key>/toggle/", admin_channels.channel_toggle, name="channel_toggle"
+    ),
+    path(
+        "config/channels/<slug:key>/delete/", admin_channels.channel_remove, name="channel_delete"
+    ),
+    path("config/queues/", admin_queues.queue_list, name="queue_list"),
+    path("config/queues/new/", admin_queues.queue_new, name="queue_new"),
+    path("config/queues/<slug:key>/", admin_queues.queue_detail, name="queue_detail"),
+    path("config/queues/<slug:key>/edit/", admin_queues.queue_edit, name="queue_edit"),
+    path(
+        "config/queues/<slug:key>/rotate-secret/",
+        admin_queues.queue_rotate_secret,
+        name="queue_rotate_secret",
+    ),
+    path("config/queues/<slug:key>/delete/", admin_queues.queue_remove, name="queue_delete"),
+    path("config/bots/", admin_bots.bot_list, name="bot_list"),
+    path("config/bots/new/", admin_bots.bot_new, name="bot_new"),
+    path("config/bots/<slug:key>/", admin_bots.bot_detail, name="bot_detail"),
+    path("config/bots/<slug:key>/edit/", admin_bots.bot_edit, name="bot_edit"),
+    path("config/bots/<slug:key>/delete/", admin_bots.bot_remove, name="bot_delete"),
+    path("config/bots/<slug:key>/keys/new/", admin_bots.api_key_new, name="api_key_new"),
+    path(
+        "config/bots/<slug:key>/keys/<int:pk>/revoke/",
+        admin_bots.api_key_revoke_view,
+        name="api_key_revoke",
+    ),
+    path("config/users/", admin_users.user_list, name="user_list"),
+    path("config/users/new/", admin_users.user_new, name="user_new"),
+    path("config/users/<int:pk>/", admin_users.user_edit, name="user_edit"),
+    # What makers author: read-only lists until the authoring pages arrive.
+    path("authoring/", home.maker_overview, name="maker_overview"),
+    path("authoring/topics/", maker_lists.topic_list, name="topic_list"),
+    path("authoring/context-fields/", maker_lists.context_field_list, name="context_field_list"),
+    path("authoring/rules/", maker_lists.rule_list, name="rule_list"),
+]
