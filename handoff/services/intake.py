@@ -13,6 +13,26 @@ from handoff.routing import Decision
 from handoff.selectors import Snapshot, open_handoff
 
 
+# A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
+# did not match would dominate every stored row, so past this many they are summarised.
+STORED_RULE_MISSES = 20
+
+
+def stored_explanation(explanation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    misses = [e for e in explanation if e.get("step") == "rule" and e.get("result") != "matched"]
+    if len(misses) <= STORED_RULE_MISSES:
+        return explanation
+    dropped = {id(e) for e in misses[STORED_RULE_MISSES:]}
+    kept = [e for e in explanation if id(e) not in dropped]
+    summary = {
+        "step": "rules_not_stored",
+        "count": len(dropped),
+        "text": f"{len(dropped)} more rule(s) did not match (not stored; see the simulator).",
+    }
+    last_miss = kept.index(misses[STORED_RULE_MISSES - 1]) + 1
+    return [*kept[:last_miss], summary, *kept[last_miss:]]
+
+
 @dataclass
 class IntakeResult:
     handoff: Handoff
@@ -52,7 +72,10 @@ def handoff_create(
         required_skills=decision.required_skills,
         message=decision.message,
         config_version_id=snapshot.version_id,
-        decision={"explanation": decision.explanation, "warnings": decision.warnings},
+        decision={
+            "explanation": stored_explanation(decision.explanation),
+            "warnings": decision.warnings,
+        },
         created_at=now,
         updated_at=now,
         queued_at=now if queued else None,

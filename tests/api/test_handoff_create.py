@@ -359,3 +359,20 @@ def test_it_stores_events_in_the_same_transaction(bot_client):
 
 def test_document_fixture_is_canonical():
     assert DOCUMENT["format"] == "handoff-portal/config"
+
+
+def test_it_stores_a_bounded_explanation_with_many_rules(bot_client, document):
+    document["rules"] = [
+        {
+            **document["rules"][0],
+            "name": f"Rule {i}",
+            "order": i,
+            "conditions": {"all": [{"field": "variables.n", "op": "eq", "value": i}]},
+        }
+        for i in range(100)
+    ]
+    publish(document)
+    r = bot_client.post(URL, body())
+    stored = Handoff.objects.get(pk=r.json()["id"]).decision["explanation"]
+    assert sum(1 for e in stored if e["step"] == "rule") == 20
+    assert [e["count"] for e in stored if e["step"] == "rules_not_stored"] == [80]
