@@ -12,7 +12,6 @@ from handoff.models import Bot, Handoff, Queue
 from handoff.routing import Decision
 from handoff.selectors import Snapshot, open_handoff
 
-
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.
 STORED_RULE_MISSES = 20
