@@ -1,0 +1,370 @@
+"""Selectors for the analysts' dashboard (issue 8): every figure is aggregated in the database.
+
+`dashboard()` runs a fixed number of queries whatever the number of handoffs or days (the
+tests assert it). Percentiles use one window-function query that works the same on SQLite
+and PostgreSQL: rows are ranked per group with ROW_NUMBER() and COUNT() OVER, and the two
+rows around the wanted rank are interpolated linearly, which is exactly PostgreSQL's
+`percentile_cont` (docs/analytics.md shows the SQL).
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Expression, F, Func, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from handoff.models import Handoff
+
+# The outcome of a handoff as the dashboard groups it. "waiting" is everything not yet with
+# an agent or an external system (received, queued, offered).
+OUTCOMES = ("waiting", "assigned", "resolved", "delivered", "rejected", "cancelled", "failed")
+OUTCOME_OF_STATUS = {
+    "received": "waiting",
+    "queued": "waiting",
+    "offered": "waiting",
+    "assigned": "assigned",
+    "resolved": "resolved",
+    "delivered": "delivered",
+    "rejected": "rejected",
+    "cancelled": "cancelled",
+    "failed": "failed",
+}
+PERCENTILES = (50, 90)
+# The wait metrics: (name, end timestamp, start timestamp, extra condition).
+METRICS: tuple[tuple[str, str, str, Q], ...] = (
+    ("wait_to_offer", "offered_at", "queued_at", Q()),
+    ("wait_to_accept", "assigned_at", "queued_at", Q()),
+    ("resolution", "closed_at", "assigned_at", Q(status="resolved")),
+)
+ALL_QUEUES = "*"  # the group key of the row over every queue (not a valid slug)
+FAILED_LIST_LIMIT = 10
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "bot",
+    "channel",
+    "topic",
+    "queue",
+    "rule",
+    "reason",
+    "status",
+    "priority",
+    "queued_at",
+    "offered_at",
+    "assigned_at",
+    "closed_at",
+    "wait_to_accept_seconds",
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the analyst asked for; `start` and `end` are whole days, both included."""
+
+    start: dt.date
+    end: dt.date
+    channel: str = ""
+    queue: str = ""
+    topic: str = ""
+    bot: str = ""
+    status: str = ""
+    tz: dt.tzinfo = field(default_factory=timezone.get_current_timezone)
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def since(self) -> dt.datetime:
+        return dt.datetime.combine(self.start, dt.time.min, tzinfo=self.tz)
+
+    @property
+    def until(self) -> dt.datetime:
+        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min, tzinfo=self.tz)
+
+
+def default_range(today: dt.date, days: int = 14) -> tuple[dt.date, dt.date]:
+    return today - dt.timedelta(days=days - 1), today
+
+
+class Seconds(Func):
+    """`end - start` in seconds as a float, NULL when either is NULL."""
+
+    arity = 2
+    template = "(EXTRACT(EPOCH FROM (%(expressions)s)))"
+    arg_joiner = " - "
+
+    def __init__(self, end: str, start: str) -> None:
+        from django.db.models import FloatField
+
+        super().__init__(F(end), F(start), output_field=FloatField())
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # SQLite stores datetimes as ISO text; julianday() parses it to fractional days, good
+        # to about 0.1 ms at today's dates: rounding to the millisecond gives exact figures.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="ROUND((julianday(%(expressions)s)) * 86400.0, 3)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+
+def handoffs(filters: Filters) -> QuerySet[Handoff]:
+    """The handoffs the filters select: created in the date range, in the analyst's zone."""
+    qs = Handoff.objects.filter(created_at__gte=filters.since, created_at__lt=filters.until)
+    if filters.channel:
+        qs = qs.filter(channel=filters.channel)
+    if filters.queue:
+        qs = qs.filter(queue_key=filters.queue)
+    if filters.topic:
+        qs = qs.filter(topic=filters.topic)
+    if filters.bot:
+        qs = qs.filter(bot__key=filters.bot)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    return qs.order_by()
+
+
+# -- the figures -----------------------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    total: int = 0
+    waiting: int = 0
+    assigned: int = 0
+    resolved: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    abandoned: int = 0  # cancelled before an agent accepted it
+
+    @property
+    def rejection_rate(self) -> float | None:
+        return self.rejected / self.total if self.total else None
+
+    @property
+    def abandonment_rate(self) -> float | None:
+        return self.abandoned / self.total if self.total else None
+
+    @property
+    def rejection_percent(self) -> float | None:
+        rate = self.rejection_rate
+        return None if rate is None else rate * 100
+
+    @property
+    def abandonment_percent(self) -> float | None:
+        rate = self.abandonment_rate
+        return None if rate is None else rate * 100
+
+
+def totals(qs: QuerySet[Handoff]) -> Totals:
+    """One query: every outcome count, and abandonment (cancelled before assignment)."""
+    counts: dict[str, Any] = {"total": Count("pk")}
+    for outcome in OUTCOMES:
+        statuses = [s for s, o in OUTCOME_OF_STATUS.items() if o == outcome]
+        counts[outcome] = Count("pk", filter=Q(status__in=statuses))
+    counts["abandoned"] = Count("pk", filter=Q(status="cancelled", assigned_at__isnull=True))
+    row = qs.aggregate(**counts)
+    return Totals(**{name: value or 0 for name, value in row.items()})
+
+
+@dataclass
+class DayRow:
+    day: dt.date
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def by_day(qs: QuerySet[Handoff], filters: Filters) -> list[DayRow]:
+    """One query: handoffs created per day and status; days without any show as zeros."""
+    rows = (
+        qs.annotate(day=TruncDate("created_at", tzinfo=filters.tz))
+        .values("day", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    days = {day: DayRow(day=day, counts=dict.fromkeys(OUTCOMES, 0)) for day in filters.days}
+    for row in rows:
+        day = row["day"]
+        if isinstance(day, str):  # some SQLite builds hand the date back as text
+            day = dt.date.fromisoformat(day)
+        if day in days:
+            days[day].counts[OUTCOME_OF_STATUS.get(row["status"], "waiting")] += row["n"]
+    return list(days.values())
+
+
+@dataclass
+class Slice:
+    key: str | None
+    count: int
+    share: float
+
+    @property
+    def percent(self) -> float:
+        return self.share * 100
+
+
+def breakdown(qs: QuerySet[Handoff], field_name: str, *, limit: int = 20) -> list[Slice]:
+    """One query: handoffs per value of `field_name`, largest first, at most `limit` rows."""
+    rows = list(
+        qs.values(field_name).annotate(n=Count("pk")).order_by("-n", field_name)[: limit + 1]
+    )
+    total = sum(r["n"] for r in rows)
+    if len(rows) > limit:
+        # Beyond the limit: one more query would be needed for an exact "others" figure, so the
+        # share is computed over the listed rows only and the table says so.
+        rows = rows[:limit]
+        total = sum(r["n"] for r in rows)
+    return [
+        Slice(key=r[field_name], count=r["n"], share=r["n"] / total if total else 0.0) for r in rows
+    ]
+
+
+@dataclass
+class WaitRow:
+    """Seconds; None where there is no sample. `queue` is ALL_QUEUES for the overall row."""
+
+    queue: str
+    values: dict[str, dict[str, float | None]]  # metric -> {"n", "p50", "p90"}
+
+
+def percentile_sql(qs: QuerySet[Handoff]) -> tuple[str, list[Any]]:
+    """The SQL of the percentile query: per metric and queue (and over all queues), p50/p90.
+
+    Linear interpolation between the ranks floor((n-1)p) and the next one, as percentile_cont.
+    Integer division keeps floor() portable (SQLite has no FLOOR without its math extension,
+    and PostgreSQL's CAST rounds).
+    """
+    parts: list[str] = []
+    params: list[Any] = []
+    for name, end, start, extra in METRICS:
+        base = (
+            qs.filter(extra, **{f"{end}__isnull": False, f"{start}__isnull": False})
+            .annotate(metric_v=Seconds(end, start))
+            .values_list("queue_key", "metric_v")
+        )
+        sql, sql_params = base.query.sql_with_params()
+        # The metric names and the all-queues key are constants of this module, not input.
+        for group in ("s.queue_key", f"'{ALL_QUEUES}'"):
+            parts.append(f"SELECT '{name}' AS m, {group} AS g, s.metric_v AS v FROM ({sql}) s")  # noqa: S608
+            params.extend(sql_params)
+    union = " UNION ALL ".join(parts)
+    cases = []
+    for p in PERCENTILES:
+        lo = f"(((r.n - 1) * {p}) / 100)"
+        frac = f"(((r.n - 1) * {p} - {lo} * 100) / 100.0)"
+        cases.append(
+            f"SUM(CASE WHEN r.i = {lo} THEN r.v * (1 - {frac}) "
+            f"WHEN r.i = {lo} + 1 THEN r.v * {frac} ELSE 0 END) AS p{p}"
+        )
+    # Only constants and the ORM's own SQL are joined here; every value is a parameter.
+    ranked = (
+        "SELECT u.m, u.g, u.v, "
+        "ROW_NUMBER() OVER (PARTITION BY u.m, u.g ORDER BY u.v) - 1 AS i, "
+        "COUNT(*) OVER (PARTITION BY u.m, u.g) AS n"
+    )
+    head = "SELECT r.m, r.g, MAX(r.n) AS n, " + ", ".join(cases)
+    sql = f"{head} FROM ({ranked} FROM ({union}) AS u) AS r GROUP BY r.m, r.g"
+    return sql, params
+
+
+def waits(qs: QuerySet[Handoff]) -> list[WaitRow]:
+    """One query: p50/p90 of the wait to offer, the wait to accept and the resolution time."""
+    sql, params = percentile_sql(qs)
+    found: dict[str, dict[str, dict[str, float | None]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for metric, group, n, *values in cursor.fetchall():
+            cell: dict[str, float | None] = {"n": n}
+            for p, value in zip(PERCENTILES, values, strict=True):
+                cell[f"p{p}"] = float(value) if value is not None else None
+            found.setdefault(group, {})[metric] = cell
+    empty = {"n": 0, **{f"p{p}": None for p in PERCENTILES}}
+    rows = []
+    for queue in sorted(found, key=lambda g: (g == ALL_QUEUES, g)):
+        values = {name: found[queue].get(name, dict(empty)) for name, *_ in METRICS}
+        rows.append(WaitRow(queue=queue, values=values))
+    return rows
+
+
+def failed_recent(qs: QuerySet[Handoff], limit: int = FAILED_LIST_LIMIT) -> list[dict[str, Any]]:
+    rows = (
+        qs.filter(status="failed")
+        .order_by("-created_at")
+        .values("id", "created_at", "queue_key", "channel", "last_error", "delivery_attempts")
+    )
+    return [dict(row) for row in rows[:limit]]
+
+
+@dataclass
+class Dashboard:
+    filters: Filters
+    totals: Totals
+    days: list[DayRow]
+    by_topic: list[Slice]
+    by_rule: list[Slice]
+    by_reason: list[Slice]
+    by_channel: list[Slice]
+    waits: list[WaitRow]
+    failed: list[dict[str, Any]]
+
+
+# The number of queries dashboard() runs; the view's tests assert it stays constant.
+DASHBOARD_QUERIES = 9
+
+
+def dashboard(filters: Filters) -> Dashboard:
+    qs = handoffs(filters)
+    return Dashboard(
+        filters=filters,
+        totals=totals(qs),
+        days=by_day(qs, filters),
+        by_topic=breakdown(qs, "topic"),
+        by_rule=breakdown(qs, "rule"),
+        by_reason=breakdown(qs, "reason"),
+        by_channel=breakdown(qs, "channel"),
+        waits=waits(qs),
+        failed=failed_recent(qs),
+    )
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_rows(filters: Filters, *, chunk_size: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """The export's rows in EXPORT_COLUMNS order, streamed from a server-side cursor."""
+    wait: Expression = Seconds("assigned_at", "queued_at")
+    qs = (
+        handoffs(filters)
+        .annotate(wait_to_accept=wait)
+        .order_by("created_at", "id")
+        .values_list(
+            "id",
+            "created_at",
+            "bot__key",
+            "channel",
+            "topic",
+            "queue_key",
+            "rule",
+            "reason",
+            "status",
+            "priority",
+            "queued_at",
+            "offered_at",
+            "assigned_at",
+            "closed_at",
+            "wait_to_accept",
+        )
+    )
+    return qs.iterator(chunk_size=chunk_size)
