@@ -236,6 +236,8 @@ class Bot(models.Model):
     name = models.CharField(max_length=200)
     channels = models.ManyToManyField(Channel, related_name="bots", blank=True)
     status_callback_url = models.URLField(max_length=2000, null=True, blank=True)
+    # Signs status callbacks like webhooks (whsec_...); generated on the first callback.
+    status_callback_secret = EncryptedTextField(blank=True, default="")
 
     class Meta:
         ordering = ["key"]
@@ -474,6 +476,11 @@ class Handoff(models.Model):
             models.Index(fields=["status", "queue", "priority", "created_at"], name="handoff_waiting"),
             models.Index(fields=["agent", "status"], name="handoff_agent_status"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
+            # The analytics filters (issue 8): each with the date range it is always used with.
+            models.Index(fields=["queue_key", "created_at"], name="handoff_queue_created"),
+            models.Index(fields=["topic", "created_at"], name="handoff_topic_created"),
+            models.Index(fields=["bot", "created_at"], name="handoff_bot_created"),
+            models.Index(fields=["status", "created_at"], name="handoff_status_created"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -558,3 +565,36 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["bot", "key"], name="idempotency_bot_key_unique")
         ]
+
+
+class Conversation(models.Model):
+    """A customer's conversation with the topics runtime (handoff/conversation.py)."""
+
+    class Source(models.TextChoices):
+        API = "api", _("Conversation API")
+        PORTAL = "portal", _("Test your bot")
+        WEBCHAT = "webchat", _("Demo web chat")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.CharField(max_length=KEY_MAX)
+    source = models.CharField(max_length=16, choices=Source, default=Source.API)
+    # The interpreter's state: variables, topics, transcript... (a plain JSON dict).
+    state = models.JSONField(default=dict, blank=True)
+    handoff = models.ForeignKey(
+        Handoff, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source__in=["api", "portal", "webchat"]),
+                name="conversation_source_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)

@@ -1,0 +1,624 @@
+"""Built-in agents: push offers, pick, accept/decline/resolve/transfer/cancel (DESIGN §5, §6).
+
+Capacity is `QueueMembership.active_count` (offered + assigned work from that queue). It is
+only ever raised by a conditional UPDATE (`active_count < capacity`) and a CHECK constraint
+backs it, so no agent holds more than their capacity whatever the number of workers. Row
+locks are taken in one order everywhere: handoff, then offer, then membership.
+
+Freed capacity is refilled right after the commit that freed it (in the same process), not at
+the next sweep; the sweep only catches what a crash left behind.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from handoff.events import handoff_event
+from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
+
+log = logging.getLogger(__name__)
+
+# How many waiting handoffs one fill looks at to find one a free agent can take.
+SCAN = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class HandoffConflict(Exception):
+    """The transition is not allowed in the handoff's current state (the caller answers 409)."""
+
+
+@dataclass
+class Candidate:
+    membership_id: int
+    user_id: int
+    username: str
+    capacity: int
+    active_count: int
+    last_assigned_at: datetime | None
+    presence_changed_at: datetime
+    skills: dict[str, int]
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.active_count
+
+
+# -- choosing an agent ---------------------------------------------------------------------
+
+
+def _available_members(queue: Queue) -> list[Candidate]:
+    """The queue's members who are present (`available`), full or not."""
+    rows = list(
+        QueueMembership.objects.filter(
+            queue=queue, user__presence=User.Presence.AVAILABLE, user__is_active=True
+        ).values_list(
+            "pk",
+            "user_id",
+            "user__username",
+            "capacity",
+            "active_count",
+            "user__last_assigned_at",
+            "user__presence_changed_at",
+        )
+    )
+    skills: dict[int, dict[str, int]] = {}
+    if rows and queue.skill_matching != Queue.SkillMatching.NONE:
+        for user_id, key, level in AgentSkill.objects.filter(
+            user_id__in=[r[1] for r in rows]
+        ).values_list("user_id", "skill__key", "proficiency"):
+            skills.setdefault(user_id, {})[key] = level
+    return [Candidate(*row, skills=skills.get(row[1], {})) for row in rows]
+
+
+def _shortfall(required: dict[str, Any], held: dict[str, int]) -> int:
+    """Levels missing to meet every required skill (0 = the agent meets them all)."""
+    return sum(max(0, int(level) - held.get(key, 0)) for key, level in required.items())
+
+
+def _order_key(queue: Queue, c: Candidate, required: dict[str, Any]) -> tuple:
+    # Skills first (closest matching prefers the best match), then the queue's method.
+    skill = _shortfall(required, c.skills) if queue.skill_matching == "closest" else 0
+    last = c.last_assigned_at or _EPOCH
+    if queue.assignment == Queue.Assignment.HIGHEST_CAPACITY:
+        return (skill, -c.free, last, c.username)
+    if queue.assignment == Queue.Assignment.MOST_IDLE:
+        return (skill, max(last, c.presence_changed_at), c.username)
+    return (skill, last, c.username)  # round robin
+
+
+def rank_agents(
+    *, queue: Queue, handoff: Handoff, members: list[Candidate], refused: set[int]
+) -> list[Candidate]:
+    """The free agents who may get this handoff, best first (see docs/delivery.md)."""
+    required = handoff.required_skills or {}
+    eligible = members
+    if required and queue.skill_matching == Queue.SkillMatching.EXACT:
+        eligible = [c for c in members if _shortfall(required, c.skills) == 0]
+    # Who declined or let an offer of this handoff expire gets it again only when no other
+    # eligible agent is present, even a busy one (whose turn will come when they free up).
+    others = [c for c in eligible if c.user_id not in refused]
+    pool = others or eligible
+    free = [c for c in pool if c.free > 0]
+    return sorted(free, key=lambda c: _order_key(queue, c, required))
+
+
+def _claim(membership_id: int) -> bool:
+    """Take one unit of capacity; False when another worker took the last one first."""
+    return (
+        QueueMembership.objects.filter(pk=membership_id, active_count__lt=F("capacity")).update(
+            active_count=F("active_count") + 1
+        )
+        == 1
+    )
+
+
+def _release(*, queue_id: int | None, user_id: int | None) -> None:
+    if queue_id is None or user_id is None:
+        return
+    QueueMembership.objects.filter(queue_id=queue_id, user_id=user_id, active_count__gt=0).update(
+        active_count=F("active_count") - 1
+    )
+
+
+# -- after-commit work ---------------------------------------------------------------------
+
+
+def _refill_now(queue_id: int) -> None:
+    try:
+        queue_fill(queue_id=queue_id)
+    except Exception:  # the commit is done; the sweep fills what this missed
+        log.exception("refill of queue %s failed", queue_id)
+
+
+def refill_after_commit(queue_id: int | None) -> None:
+    if queue_id is not None:
+        transaction.on_commit(lambda: _refill_now(queue_id))
+
+
+def _publish_expiry_after_commit(offer_id: int, seconds: int) -> None:
+    from handoff.dispatch import publish
+
+    # If this publish fails the sweep expires the offer (it looks at Offer.expires_at).
+    transaction.on_commit(lambda: publish("expire_offer", [offer_id], countdown=seconds))
+
+
+def _callback_after_commit(handoff: Handoff, state: str) -> None:
+    from handoff.webhooks import status_callback_after_commit
+
+    status_callback_after_commit(handoff=handoff, state=state)
+
+
+# -- offers --------------------------------------------------------------------------------
+
+
+def _lock_waiting(handoff_id: uuid.UUID, queue_id: int) -> Handoff | None:
+    return (
+        Handoff.objects.select_for_update(skip_locked=True)
+        .filter(pk=handoff_id, queue_id=queue_id, status=Handoff.Status.QUEUED)
+        .first()
+    )
+
+
+def _refused(handoff: Handoff) -> set[int]:
+    return set(
+        Offer.objects.filter(
+            handoff=handoff, outcome__in=[Offer.Outcome.DECLINED, Offer.Outcome.EXPIRED]
+        ).values_list("agent_id", flat=True)
+    )
+
+
+def _offer(*, handoff: Handoff, queue: Queue, agent: Candidate, now: datetime) -> Offer:
+    expires = now + timedelta(seconds=queue.offer_timeout_seconds)
+    offer = Offer.objects.create(
+        handoff=handoff, agent_id=agent.user_id, offered_at=now, expires_at=expires
+    )
+    handoff.status = Handoff.Status.OFFERED
+    handoff.agent_id = agent.user_id
+    handoff.offered_at = now
+    handoff.offer_expires_at = expires
+    handoff.updated_at = now
+    handoff.save(update_fields=["status", "agent", "offered_at", "offer_expires_at", "updated_at"])
+    User.objects.filter(pk=agent.user_id).update(last_assigned_at=now)
+    handoff_event(
+        handoff,
+        "offered",
+        {
+            "agent": agent.username,
+            "offer": offer.pk,
+            "expires_at": expires.isoformat(),
+            "assignment": queue.assignment,
+        },
+        at=now,
+    )
+    _publish_expiry_after_commit(offer.pk, queue.offer_timeout_seconds)
+    return offer
+
+
+def _offer_one(queue: Queue, skipped: set[uuid.UUID]) -> bool:
+    """Offer the first waiting handoff some free agent may take; False when none can be."""
+    now = timezone.now()
+    with transaction.atomic():
+        members = _available_members(queue)
+        if not any(c.free > 0 for c in members):
+            return False
+        waiting = list(
+            Handoff.objects.filter(queue=queue, status=Handoff.Status.QUEUED)
+            .exclude(pk__in=skipped)
+            .order_by("priority", "queued_at", "created_at")
+            .values_list("pk", flat=True)[:SCAN]
+        )
+        for handoff_id in waiting:
+            if not any(c.free > 0 for c in members):
+                return False  # other workers took the last free capacity meanwhile
+            # Another worker may hold or have taken this one: skip it, do not wait.
+            handoff = _lock_waiting(handoff_id, queue.pk)
+            if handoff is None:
+                skipped.add(handoff_id)
+                continue
+            for agent in rank_agents(
+                queue=queue, handoff=handoff, members=members, refused=_refused(handoff)
+            ):
+                if _claim(agent.membership_id):
+                    _offer(handoff=handoff, queue=queue, agent=agent, now=now)
+                    return True
+                agent.active_count = agent.capacity  # someone else filled them meanwhile
+            skipped.add(handoff_id)
+    return False
+
+
+def queue_fill(*, queue_id: int) -> int:
+    """Offer waiting work while capacity exists, highest priority then oldest first.
+
+    Returns the number of offers made. Safe to run concurrently and repeatedly.
+    """
+    queue = Queue.objects.filter(pk=queue_id).first()
+    if (
+        queue is None
+        or queue.distribution != Queue.Distribution.PUSH
+        or queue.delivery_kind != Queue.DeliveryKind.AGENTS
+    ):
+        return 0
+    offered = 0
+    skipped: set[uuid.UUID] = set()
+    while _offer_one(queue, skipped):
+        offered += 1
+    return offered
+
+
+def _back_to_queue(
+    *, handoff: Handoff, offer: Offer, outcome: str, event: str, now: datetime
+) -> None:
+    """Close a pending offer and put the handoff back in its queue. Holds the handoff lock."""
+    offer.outcome = outcome
+    offer.closed_at = now
+    offer.save(update_fields=["outcome", "closed_at"])
+    _release(queue_id=handoff.queue_id, user_id=offer.agent_id)
+    handoff.status = Handoff.Status.QUEUED
+    handoff.agent = None
+    handoff.offer_expires_at = None
+    handoff.updated_at = now
+    handoff.save(update_fields=["status", "agent", "offer_expires_at", "updated_at"])
+    handoff_event(
+        handoff,
+        event,
+        {"agent": offer.agent.username, "offer": offer.pk, "status": "queued"},
+        at=now,
+    )
+    refill_after_commit(handoff.queue_id)
+
+
+def _lock(handoff_id: uuid.UUID | str) -> Handoff:
+    return Handoff.objects.select_for_update().get(pk=handoff_id)
+
+
+def _pending_offer(handoff: Handoff, agent_id: int | None = None) -> Offer | None:
+    offers = Offer.objects.select_for_update().select_related("agent")
+    offers = offers.filter(handoff=handoff, outcome=Offer.Outcome.PENDING)
+    if agent_id is not None:
+        offers = offers.filter(agent_id=agent_id)
+    return offers.first()
+
+
+def offer_expire(*, offer_id: int, now: datetime | None = None) -> bool:
+    """Expire a pending offer whose time is up; the handoff goes to the next agent."""
+    now = now or timezone.now()
+    handoff_id = (
+        Offer.objects.filter(pk=offer_id, outcome=Offer.Outcome.PENDING, expires_at__lte=now)
+        .values_list("handoff_id", flat=True)
+        .first()
+    )
+    if handoff_id is None:
+        return False
+    with transaction.atomic():
+        handoff = _lock(handoff_id)
+        offer = _pending_offer(handoff)
+        if offer is None or offer.pk != offer_id or offer.expires_at > now:
+            return False  # accepted, declined or expired by someone else meanwhile
+        _back_to_queue(
+            handoff=handoff, offer=offer, outcome="expired", event="offer_expired", now=now
+        )
+    return True
+
+
+def handoff_accept(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
+    """The agent accepts the offer they hold: the handoff becomes `assigned`."""
+    now = timezone.now()
+    expired = False
+    with transaction.atomic():
+        handoff = _lock(handoff_id)
+        offer = _pending_offer(handoff, agent.pk)
+        if handoff.status != Handoff.Status.OFFERED or offer is None:
+            raise HandoffConflict("This handoff is not offered to you.")
+        if offer.expires_at <= now:
+            _back_to_queue(
+                handoff=handoff, offer=offer, outcome="expired", event="offer_expired", now=now
+            )
+            expired = True
+        else:
+            offer.outcome = Offer.Outcome.ACCEPTED
+            offer.closed_at = now
+            offer.save(update_fields=["outcome", "closed_at"])
+            handoff.status = Handoff.Status.ASSIGNED
+            handoff.assigned_at = now
+            handoff.offer_expires_at = None
+            handoff.updated_at = now
+            handoff.save(update_fields=["status", "assigned_at", "offer_expires_at", "updated_at"])
+            handoff_event(handoff, "assigned", {"agent": agent.username, "via": "offer"}, at=now)
+            _callback_after_commit(handoff, "accepted")
+    if expired:
+        raise HandoffConflict("The offer has expired.")
+    return handoff
+
+
+def handoff_decline(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
+    """The agent declines the offer: the handoff goes back to the queue and on to another agent."""
+    with transaction.atomic():
+        handoff = _lock(handoff_id)
+        offer = _pending_offer(handoff, agent.pk)
+        if handoff.status != Handoff.Status.OFFERED or offer is None:
+            raise HandoffConflict("This handoff is not offered to you.")
+        _back_to_queue(
+            handoff=handoff,
+            offer=offer,
+            outcome="declined",
+            event="offer_declined",
+            now=timezone.now(),
+        )
+    return handoff
+
+
+def handoff_resolve(*, handoff_id: uuid.UUID | str, agent: User, wrap_up: str = "") -> Handoff:
+    """The agent finishes an assigned handoff; their capacity is refilled at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        handoff = _lock(handoff_id)
+        if handoff.status != Handoff.Status.ASSIGNED or handoff.agent_id != agent.pk:
+            raise HandoffConflict("This handoff is not assigned to you.")
+        _release(queue_id=handoff.queue_id, user_id=agent.pk)
+        handoff.status = Handoff.Status.RESOLVED
+        handoff.closed_at = now
+        handoff.wrap_up = wrap_up
+        handoff.updated_at = now
+        handoff.save(update_fields=["status", "closed_at", "wrap_up", "updated_at"])
+        handoff_event(handoff, "resolved", {"agent": agent.username}, at=now)
+        _callback_after_commit(handoff, "completed")
+        refill_after_commit(handoff.queue_id)
+    return handoff
+
+
+def _move(*, handoff: Handoff, queue: Queue, now: datetime) -> None:
+    """Put a handoff at the back of another queue's wait; delivery is published after commit."""
+    from handoff.dispatch import publish_delivery
+
+    handoff.queue = queue
+    handoff.queue_key = queue.key
+    handoff.queue_name = queue.name
+    handoff.status = Handoff.Status.QUEUED
+    handoff.agent = None
+    handoff.offer_expires_at = None
+    # queued_at is the time the handoff entered its current queue: waits and max_wait count
+    # from there (the first queueing is in the events and created_at).
+    handoff.queued_at = now
+    handoff.dispatched_at = None
+    handoff.next_attempt_at = None
+    handoff.delivery_attempts = 0
+    handoff.updated_at = now
+    handoff.save(
+        update_fields=[
+            "queue",
+            "queue_key",
+            "queue_name",
+            "status",
+            "agent",
+            "offer_expires_at",
+            "queued_at",
+            "dispatched_at",
+            "next_attempt_at",
+            "delivery_attempts",
+            "updated_at",
+        ]
+    )
+    handoff_id = handoff.pk
+    transaction.on_commit(lambda: publish_delivery(handoff_id))
+
+
+def handoff_transfer(*, handoff_id: uuid.UUID | str, agent: User, queue: Queue) -> Handoff:
+    """The agent hands an assigned handoff to another queue, where it waits like new work."""
+    now = timezone.now()
+    with transaction.atomic():
+        handoff = _lock(handoff_id)
+        if handoff.status != Handoff.Status.ASSIGNED or handoff.agent_id != agent.pk:
+            raise HandoffConflict("This handoff is not assigned to you.")
+        old_queue_id, old_key = handoff.queue_id, handoff.queue_key
+        _release(queue_id=old_queue_id, user_id=agent.pk)
+        _move(handoff=handoff, queue=queue, now=now)
+        handoff_event(
+            handoff,
+            "transferred",
+            {"from": old_key, "to": queue.key, "by": agent.username, "status": "queued"},
+            at=now,
+        )
+        refill_after_commit(old_queue_id)
+    return handoff
+
+
+def handoff_cancel(*, handoff: Handoff, reason: str = "customer_left") -> Handoff:
+    """Cancel an open handoff: withdraw its offer, free the capacity it held, refill it.
+
+    The caller has checked it is not terminal; a race with another terminal transition is a
+    no-op that returns the handoff as it is.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(handoff.pk)
+        if locked.is_terminal:
+            return locked
+        held_by = locked.agent_id if locked.status in ("offered", "assigned") else None
+        Offer.objects.filter(handoff=locked, outcome=Offer.Outcome.PENDING).update(
+            outcome=Offer.Outcome.WITHDRAWN, closed_at=now
+        )
+        _release(queue_id=locked.queue_id, user_id=held_by)
+        previous = locked.status
+        locked.status = Handoff.Status.CANCELLED
+        locked.closed_at = now
+        locked.offer_expires_at = None
+        locked.next_attempt_at = None
+        locked.updated_at = now
+        locked.save(
+            update_fields=[
+                "status",
+                "closed_at",
+                "offer_expires_at",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        handoff_event(locked, "cancelled", {"reason": reason, "from": previous}, at=now)
+        if held_by is not None:
+            refill_after_commit(locked.queue_id)
+    return locked
+
+
+def _qualifies(queue: Queue, handoff: Handoff, skills: dict[str, int]) -> bool:
+    required = handoff.required_skills or {}
+    if not required or queue.skill_matching != Queue.SkillMatching.EXACT:
+        return True
+    return _shortfall(required, skills) == 0
+
+
+def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
+    """The agent takes the next waiting handoff of a queue they belong to (assigned at once).
+
+    None when the agent is not a member, is at capacity, or nothing waits that they may take.
+    """
+    membership = QueueMembership.objects.filter(queue=queue, user=agent).first()
+    if membership is None or membership.active_count >= membership.capacity:
+        return None
+    skills = dict(AgentSkill.objects.filter(user=agent).values_list("skill__key", "proficiency"))
+    now = timezone.now()
+    with transaction.atomic():
+        waiting = (
+            Handoff.objects.filter(queue=queue, status=Handoff.Status.QUEUED)
+            .order_by("priority", "queued_at", "created_at")
+            .values_list("pk", flat=True)[:SCAN]
+        )
+        for handoff_id in waiting:
+            handoff = _lock_waiting(handoff_id, queue.pk)
+            if handoff is None or not _qualifies(queue, handoff, skills):
+                continue
+            if not _claim(membership.pk):
+                return None
+            handoff.status = Handoff.Status.ASSIGNED
+            handoff.agent = agent
+            handoff.assigned_at = now
+            handoff.updated_at = now
+            handoff.save(update_fields=["status", "agent", "assigned_at", "updated_at"])
+            User.objects.filter(pk=agent.pk).update(last_assigned_at=now)
+            handoff_event(handoff, "assigned", {"agent": agent.username, "via": "pick"}, at=now)
+            _callback_after_commit(handoff, "accepted")
+            return handoff
+    return None
+
+
+def agent_set_presence(*, agent: User, presence: str) -> User:
+    """Change the agent's presence. Going `available` pulls waiting work at once; leaving it
+    withdraws the offers the agent has not answered (they go to someone else)."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = (
+            User.objects.filter(pk=agent.pk)
+            .exclude(presence=presence)
+            .update(presence=presence, presence_changed_at=now)
+        )
+        agent.presence = presence
+        if changed:
+            agent.presence_changed_at = now
+        if presence != User.Presence.AVAILABLE:
+            for handoff_id in Offer.objects.filter(
+                agent=agent, outcome=Offer.Outcome.PENDING
+            ).values_list("handoff_id", flat=True):
+                handoff = _lock(handoff_id)
+                offer = _pending_offer(handoff, agent.pk)
+                if offer is not None:
+                    _back_to_queue(
+                        handoff=handoff,
+                        offer=offer,
+                        outcome="withdrawn",
+                        event="offer_withdrawn",
+                        now=now,
+                    )
+        else:
+            for queue_id in QueueMembership.objects.filter(
+                user=agent, queue__distribution=Queue.Distribution.PUSH
+            ).values_list("queue_id", flat=True):
+                refill_after_commit(queue_id)
+    return agent
+
+
+# -- waiting too long ------------------------------------------------------------------------
+
+
+def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
+    """Apply the queue's `when_full` action to handoffs waiting longer than `max_wait_seconds`.
+
+    Only built-in agent queues: a webhook queue's wait is the receiver's business. Returns
+    how many handoffs moved.
+    """
+    now = now or timezone.now()
+    queue = Queue.objects.filter(pk=queue_id).select_related("when_full_queue").first()
+    if (
+        queue is None
+        or queue.max_wait_seconds is None
+        or queue.delivery_kind != Queue.DeliveryKind.AGENTS
+    ):
+        return 0
+    action = queue.when_full_action
+    target = queue.when_full_queue
+    if action == OverflowAction.TRANSFER and (target is None or target.pk == queue.pk):
+        return 0
+    if action not in (OverflowAction.TRANSFER, OverflowAction.REJECT):
+        return 0  # queue_anyway (or none): keep waiting
+    cutoff = now - timedelta(seconds=queue.max_wait_seconds)
+    moved = 0
+    for handoff_id in Handoff.objects.filter(
+        queue=queue, status=Handoff.Status.QUEUED, queued_at__lte=cutoff
+    ).values_list("pk", flat=True)[:SCAN]:
+        with transaction.atomic():
+            handoff = _lock_waiting(handoff_id, queue.pk)
+            if handoff is None:
+                continue
+            waited = int((now - (handoff.queued_at or now)).total_seconds())
+            detail: dict[str, Any] = {"reason": "max_wait", "waited_seconds": waited}
+            if action == OverflowAction.TRANSFER and target is not None:
+                _move(handoff=handoff, queue=target, now=now)
+                handoff_event(
+                    handoff,
+                    "transferred",
+                    {**detail, "from": queue.key, "to": target.key, "status": "queued"},
+                    at=now,
+                )
+            else:
+                handoff.status = Handoff.Status.REJECTED
+                handoff.message = queue.when_full_message or None
+                handoff.closed_at = now
+                handoff.updated_at = now
+                handoff.save(update_fields=["status", "message", "closed_at", "updated_at"])
+                handoff_event(handoff, "rejected", {**detail, "message": handoff.message}, at=now)
+                # For the bot a rejection after waiting is a failed handoff (tell the customer).
+                _callback_after_commit(handoff, "failed")
+            moved += 1
+    return moved
+
+
+def stale_offer_ids(*, now: datetime) -> list[int]:
+    return list(
+        Offer.objects.filter(outcome=Offer.Outcome.PENDING, expires_at__lte=now).values_list(
+            "pk", flat=True
+        )[:1000]
+    )
+
+
+def push_queues_with_waiting_work() -> list[int]:
+    """Push queues that have waiting work and a present member with free capacity."""
+    waiting = Handoff.objects.filter(status=Handoff.Status.QUEUED).values("queue_id")
+    return list(
+        Queue.objects.filter(
+            distribution=Queue.Distribution.PUSH,
+            delivery_kind=Queue.DeliveryKind.AGENTS,
+            pk__in=waiting,
+        )
+        .filter(
+            Q(
+                memberships__active_count__lt=F("memberships__capacity"),
+                memberships__user__presence=User.Presence.AVAILABLE,
+            )
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )

@@ -1,0 +1,81 @@
+"""Publishing delivery work to the broker, and routing a delivery by the queue's kind.
+
+Publishing never raises: a request must not fail (or hang) because the broker is down. What
+could not be published is found again by the sweep (handoff.tasks.sweep), which looks at the
+database, not at the broker: `Handoff.dispatched_at` is null until a publish succeeded.
+"""
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from django.utils import timezone
+
+from handoff.models import Handoff, Queue
+
+log = logging.getLogger(__name__)
+
+
+def publish(task_name: str, args: list[Any], *, countdown: float | None = None) -> bool:
+    """Send one task; False (logged) when the broker cannot take it."""
+    from handoff import tasks  # the tasks import the services, which import this module
+
+    task = getattr(tasks, task_name)
+    started = time.monotonic()
+    try:
+        # retry=False: fail at once instead of kombu's default publish retries (seconds).
+        task.apply_async(args=args, countdown=countdown, retry=False)
+    except Exception as exc:  # any broker error: the sweep recovers the work
+        log.warning(
+            "publish %s%r failed after %.0f ms: %s",
+            task_name,
+            args,
+            (time.monotonic() - started) * 1000,
+            exc,
+        )
+        return False
+    return True
+
+
+def publish_delivery(handoff_id: uuid.UUID | str) -> bool:
+    """Publish the delivery task of a stored handoff; never raises."""
+    if not publish("deliver", [str(handoff_id)]):
+        return False
+    # Conditional: a handoff that reached a terminal state meanwhile keeps its bookkeeping.
+    Handoff.objects.filter(pk=handoff_id, status__in=Handoff.OPEN).update(
+        dispatched_at=timezone.now()
+    )
+    return True
+
+
+def publish_delivery_later(handoff_id: uuid.UUID | str, *, countdown: float) -> bool:
+    """Publish a delivery retry; on failure the sweep finds it once `next_attempt_at` passed."""
+    if not publish("deliver", [str(handoff_id)], countdown=countdown):
+        return False
+    Handoff.objects.filter(pk=handoff_id, status__in=Handoff.OPEN).update(
+        dispatched_at=timezone.now()
+    )
+    return True
+
+
+def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:
+    """Deliver one handoff the way its queue wants; safe to run any number of times.
+
+    Returns what was done ("webhook:<outcome>", "offered", "waiting", "pick", "skipped").
+    """
+    from handoff.assignment import queue_fill
+    from handoff.webhooks import handoff_webhook_attempt
+
+    handoff = Handoff.objects.select_related("queue").filter(pk=handoff_id).first()
+    if handoff is None or handoff.status != Handoff.Status.QUEUED or handoff.queue is None:
+        return "skipped"
+    queue = handoff.queue
+    if queue.delivery_kind == Queue.DeliveryKind.WEBHOOK:
+        return "webhook:" + handoff_webhook_attempt(handoff_id=handoff.pk)
+    if queue.distribution == Queue.Distribution.PICK:
+        return "pick"
+    # Push: offer the queue's waiting work in order (this handoff may not be the first).
+    queue_fill(queue_id=queue.pk)
+    handoff.refresh_from_db(fields=["status"])
+    return "offered" if handoff.status == Handoff.Status.OFFERED else "waiting"

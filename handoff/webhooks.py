@@ -1,0 +1,293 @@
+"""Webhook delivery and status callbacks: the state the HTTP of handoff.delivery changes.
+
+A webhook attempt is claimed with a conditional UPDATE that sets `next_attempt_at` to a lease
+(the attempt's time-out plus a margin), so two copies of the task never call the receiver at
+once, and a worker killed mid-attempt leaves a lease that the sweep sees run out. The
+`webhook-id` is fixed on the first attempt and kept on every retry.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from handoff import delivery
+from handoff.crypto import new_webhook_secret, webhook_secret_bytes
+from handoff.delivery import Outcome, Result
+from handoff.events import handoff_event
+from handoff.models import Bot, Handoff, Queue, User
+
+log = logging.getLogger(__name__)
+
+LEASE_MARGIN_SECONDS = 5
+# The sweep leaves alone what was queued or published this recently (the publish is on its way).
+SWEEP_GRACE_SECONDS = 5
+# A published delivery that never started is published again after this long.
+REPUBLISH_AFTER_SECONDS = 60
+
+# Handoff status -> Bot Framework handoff.status state.
+CALLBACK_STATES = {"assigned": "accepted", "failed": "failed", "resolved": "completed"}
+
+
+def webhook_body(handoff: Handoff) -> dict[str, Any]:
+    """The webhook body of DESIGN §6 (context, transcript and customer are stored masked)."""
+    version = handoff.config_version
+    return {
+        "id": str(handoff.pk),
+        "conversation_id": handoff.conversation_id,
+        "bot": {"key": handoff.bot.key, "name": handoff.bot.name},
+        "channel": handoff.channel,
+        "topic": handoff.topic,
+        "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
+        "priority": handoff.priority,
+        "rule": handoff.rule,
+        "reason": handoff.reason,
+        "locale": handoff.locale,
+        "customer": handoff.customer,
+        "context": handoff.context,
+        "transcript": handoff.transcript,
+        "agent_message": handoff.agent_message,
+        "created_at": handoff.created_at.isoformat(),
+        "config_version": version.number if version else None,
+    }
+
+
+def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> bool:
+    # The webhook-id is chosen once, before the first attempt, and never changes.
+    Handoff.objects.filter(pk=handoff_id, webhook_id="").update(
+        webhook_id="msg_" + uuid.uuid4().hex
+    )
+    lease = now + timedelta(seconds=settings.HANDOFF_WEBHOOK_TIMEOUT + LEASE_MARGIN_SECONDS)
+    return (
+        Handoff.objects.filter(
+            pk=handoff_id,
+            status=Handoff.Status.QUEUED,
+            queue__delivery_kind=Queue.DeliveryKind.WEBHOOK,
+        )
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(next_attempt_at=lease, delivery_attempts=F("delivery_attempts") + 1)
+        == 1
+    )
+
+
+def handoff_webhook_attempt(*, handoff_id: uuid.UUID | str) -> str:
+    """One delivery attempt of a webhook handoff; returns the outcome or "skipped"."""
+    now = timezone.now()
+    handoff_id = uuid.UUID(str(handoff_id))
+    if not _claim_attempt(handoff_id, now):
+        return "skipped"  # done, cancelled, or another attempt holds the lease
+    handoff = Handoff.objects.select_related("queue", "bot", "config_version").get(pk=handoff_id)
+    assert handoff.queue is not None
+    body = delivery.encode_body(webhook_body(handoff))
+    try:
+        secret = webhook_secret_bytes(handoff.queue.webhook_secret)
+    except ValueError:
+        secret = b""
+    if not secret:
+        result = Result(Outcome.FAIL, error="the queue has no usable webhook secret")
+    else:
+        headers = delivery.signed_headers(secret=secret, msg_id=handoff.webhook_id, body=body)
+        result = delivery.post(url=handoff.queue.webhook_url, body=body, headers=headers)
+    _record_attempt(handoff_id=handoff_id, attempt=handoff.delivery_attempts, result=result)
+    return str(result.outcome)
+
+
+def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> None:
+    from handoff.dispatch import publish_delivery_later
+
+    now = timezone.now()
+    with transaction.atomic():
+        handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
+        detail: dict[str, Any] = {
+            "attempt": attempt,
+            "webhook_id": handoff.webhook_id,
+            "status_code": result.status_code,
+            "elapsed_ms": result.elapsed_ms,
+        }
+        if result.error:
+            detail["error"] = result.error
+        if handoff.status != Handoff.Status.QUEUED:
+            # Cancelled while the request was in flight: keep the record, change nothing.
+            handoff_event(
+                handoff, "delivery_attempt", {**detail, "outcome": result.outcome}, at=now
+            )
+            return
+        delay = retry_delay = None
+        if result.outcome == Outcome.RETRY:
+            retry_delay = delivery.retry_delay(attempt)
+        if result.outcome == Outcome.DELIVERED:
+            handoff.status = Handoff.Status.DELIVERED
+            handoff.closed_at = now
+            handoff.next_attempt_at = None
+            handoff.last_error = ""
+            event = "delivered"
+        elif retry_delay is not None:
+            delay = retry_delay
+            handoff.next_attempt_at = now + timedelta(seconds=delay)
+            handoff.last_error = result.error
+            detail["retry_in_seconds"] = round(delay, 1)
+            event = "delivery_retry"
+        else:
+            handoff.status = Handoff.Status.FAILED
+            handoff.closed_at = now
+            handoff.next_attempt_at = None
+            handoff.last_error = result.error
+            event = "failed"
+        handoff.updated_at = now
+        handoff.save(
+            update_fields=["status", "closed_at", "next_attempt_at", "last_error", "updated_at"]
+        )
+        handoff_event(handoff, event, detail, at=now)
+        if delay is not None:
+            hid, countdown = handoff.pk, delay
+            transaction.on_commit(lambda: publish_delivery_later(hid, countdown=countdown))
+        if event == "failed":
+            status_callback_after_commit(handoff=handoff, state="failed")
+
+
+def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:
+    """Webhook handoffs whose delivery nobody is working on: never published, published long
+    ago without starting, or whose retry or running attempt (lease) is overdue."""
+    grace = now - timedelta(seconds=SWEEP_GRACE_SECONDS)
+    stale = now - timedelta(seconds=REPUBLISH_AFTER_SECONDS)
+    never = Q(next_attempt_at__isnull=True, dispatched_at__isnull=True, queued_at__lte=grace)
+    lost = Q(next_attempt_at__isnull=True, dispatched_at__lte=stale)
+    overdue = Q(next_attempt_at__lte=grace) & (
+        Q(dispatched_at__isnull=True)
+        | Q(dispatched_at__lt=F("next_attempt_at"))
+        | Q(dispatched_at__lte=stale)
+    )
+    return Handoff.objects.filter(
+        status=Handoff.Status.QUEUED, queue__delivery_kind=Queue.DeliveryKind.WEBHOOK
+    ).filter(never | lost | overdue)
+
+
+# -- failed deliveries ---------------------------------------------------------------------
+
+
+def failed_deliveries() -> QuerySet[Handoff]:
+    """What the admins' failures list shows, newest first."""
+    return (
+        Handoff.objects.filter(status=Handoff.Status.FAILED)
+        .select_related("queue", "bot")
+        .order_by("-closed_at", "-created_at")
+    )
+
+
+def handoff_retry_delivery(*, handoff_id: uuid.UUID | str, user: User | None) -> Handoff:
+    """Put a failed handoff back to `queued` with a fresh set of attempts (same webhook-id)."""
+    from handoff.assignment import HandoffConflict
+    from handoff.dispatch import publish_delivery
+
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
+            if handoff.status != Handoff.Status.FAILED:
+                raise HandoffConflict("Only a failed handoff can be retried.")
+            previous_error = handoff.last_error
+            handoff.status = Handoff.Status.QUEUED
+            handoff.closed_at = None
+            handoff.delivery_attempts = 0
+            handoff.next_attempt_at = None
+            handoff.dispatched_at = None
+            handoff.updated_at = now
+            handoff.save(
+                update_fields=[
+                    "status",
+                    "closed_at",
+                    "delivery_attempts",
+                    "next_attempt_at",
+                    "dispatched_at",
+                    "updated_at",
+                ]
+            )
+            handoff_event(
+                handoff,
+                "retry_requested",
+                {"by": user.username if user else None, "previous_error": previous_error},
+                at=now,
+            )
+    except IntegrityError:
+        raise HandoffConflict("The conversation has another open handoff.") from None
+    hid = handoff.pk
+    transaction.on_commit(lambda: publish_delivery(hid))
+    return handoff
+
+
+# -- status callbacks ----------------------------------------------------------------------
+
+
+def bot_callback_secret(*, bot: Bot) -> str:
+    """The bot's status-callback secret, made on first use (a conditional update: one wins)."""
+    if not bot.status_callback_secret:
+        updated = Bot.objects.filter(pk=bot.pk, status_callback_secret="").update(
+            status_callback_secret=new_webhook_secret()
+        )
+        if not updated or not bot.status_callback_secret:
+            bot.refresh_from_db(fields=["status_callback_secret"])
+    return bot.status_callback_secret
+
+
+def status_callback_after_commit(*, handoff: Handoff, state: str) -> None:
+    from handoff.dispatch import publish
+
+    url = Bot.objects.filter(pk=handoff.bot_id).values_list("status_callback_url", flat=True)
+    if url.first():
+        hid = str(handoff.pk)
+        transaction.on_commit(lambda: publish("send_status_callback", [hid, state]))
+
+
+def status_callback_body(handoff: Handoff, state: str) -> dict[str, Any]:
+    """A Bot Framework `handoff.status` event activity, with the handoff it is about."""
+    agent = {"display_name": handoff.agent.display_name} if handoff.agent else None
+    value: dict[str, Any] = {"state": state}
+    if state == "failed" and handoff.message:
+        value["message"] = handoff.message
+    return {
+        "type": "event",
+        "name": "handoff.status",
+        "conversation": {"id": handoff.conversation_id},
+        "value": value,
+        "handoff": {
+            "id": str(handoff.pk),
+            "status": handoff.status,
+            "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
+            "agent": agent,
+        },
+        "timestamp": timezone.now().isoformat(),
+    }
+
+
+def status_callback_send(*, handoff_id: uuid.UUID | str, state: str, attempt: int) -> Result:
+    """POST one status callback; records an event when it is settled (sent or given up)."""
+    handoff = Handoff.objects.select_related("bot", "agent").get(pk=handoff_id)
+    url = handoff.bot.status_callback_url
+    if not url:
+        return Result(Outcome.DELIVERED, error="no status_callback_url")
+    # One id per handoff and state, the same on every retry, so the bot can drop duplicates.
+    msg_id = "msg_" + uuid.uuid5(handoff.pk, state).hex
+    body = delivery.encode_body(status_callback_body(handoff, state))
+    secret = webhook_secret_bytes(bot_callback_secret(bot=handoff.bot))
+    result = delivery.post(
+        url=url, body=body, headers=delivery.signed_headers(secret=secret, msg_id=msg_id, body=body)
+    )
+    final = result.outcome != Outcome.RETRY or delivery.retry_delay(attempt) is None
+    if final:
+        handoff_event(
+            handoff,
+            "status_callback",
+            {
+                "state": state,
+                "outcome": "sent" if result.outcome == Outcome.DELIVERED else "failed",
+                "attempt": attempt,
+                "status_code": result.status_code,
+                "error": result.error,
+            },
+        )
+    return result
