@@ -1,6 +1,7 @@
 """Every page of the portal. Each view is wrapped by portal.roles.role_required, which records
-`allowed_roles`; tests/portal/test_permissions.py walks this list and fails on a view without it
-(only the names in PUBLIC may be reached without logging in)."""
+`allowed_roles`; tests/portal/test_permissions.py walks every URL outside /api/ and fails on a
+view without it (only the names in PUBLIC may be reached without logging in). The analysts'
+pages live in portal/analytics_urls.py."""
 
 from django.urls import path
 
@@ -20,7 +21,6 @@ urlpatterns = [
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
     path("", home.home, name="home"),
-    path("analytics/", home.analytics_index, name="analytics_index"),
     path("agent/", home.agent_workspace, name="agent_workspace"),
     # Admin configuration (makers and analysts read channels and queues).
     path("config/", home.config_overview, name="config_overview"),

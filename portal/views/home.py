@@ -64,12 +64,6 @@ def maker_overview(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/home/maker_overview.html", {"counts": counts, "queues": queues})
 
 
-@role_required(ADMIN, ANALYST)
-@require_GET
-def analytics_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "analytics/index.html")
-
-
 @role_required(ADMIN, AGENT)
 @require_GET
 def agent_workspace(request: HttpRequest) -> HttpResponse:

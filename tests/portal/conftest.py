@@ -32,3 +32,12 @@ def api_key(bot: Bot) -> ApiKey:
 def login(client: Any, user: User) -> Any:
     client.force_login(user)
     return client
+
+
+def field_error(response: Any, field_id: str) -> str:
+    """The error list rendered beside the field with this HTML id ('' when there is none)."""
+    import re
+
+    html = response.content.decode()
+    match = re.search(rf'<ul class="errorlist"[^>]*id="{field_id}_error">(.*?)</ul>', html, re.S)
+    return re.sub(r"<[^>]+>", " ", match.group(1)).strip() if match else ""
