@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from handoff.api import views
+from handoff.api import conversation_views, views
 
 urlpatterns = [
     path("handoffs", views.HandoffCreateApi.as_view(), name="api-handoff-create"),
@@ -15,6 +15,21 @@ urlpatterns = [
         "handoffs/<uuid:handoff_id>/cancel",
         views.HandoffCancelApi.as_view(),
         name="api-handoff-cancel",
+    ),
+    path(
+        "conversations",
+        conversation_views.ConversationStartApi.as_view(),
+        name="api-conversation-start",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>",
+        conversation_views.ConversationDetailApi.as_view(),
+        name="api-conversation",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/messages",
+        conversation_views.ConversationMessageApi.as_view(),
+        name="api-conversation-messages",
     ),
     path(
         "schema",

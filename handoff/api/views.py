@@ -7,7 +7,6 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,8 +30,7 @@ from handoff.idempotency import (
     request_hash,
 )
 from handoff.models import Bot, Handoff
-from handoff.routing import decide
-from handoff.services.intake import handoff_create
+from handoff.services.intake import handoff_intake
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -67,22 +65,6 @@ class BotApi(APIView):
         return self.request.user
 
 
-def created_body(handoff: Handoff, *, now: Any) -> dict[str, Any]:
-    position = selectors.queue_position(handoff)
-    return {
-        "id": str(handoff.pk),
-        "status": handoff.status,
-        "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
-        "rule": handoff.rule,
-        "position": position,
-        "estimated_wait_seconds": selectors.estimated_wait_seconds(
-            queue_key=handoff.queue_key, position=position, now=now
-        ),
-        "message": handoff.message,
-        "status_url": f"/api/v1/handoffs/{handoff.pk}",
-    }
-
-
 def detail_body(handoff: Handoff) -> dict[str, Any]:
     now = timezone.now()
     position = selectors.queue_position(handoff)
@@ -112,53 +94,8 @@ def detail_body(handoff: Handoff) -> dict[str, Any]:
 
 def intake(bot: Bot, data: dict[str, Any], *, topic_name: str | None = None) -> Response:
     """Route a validated body with the published configuration and store the handoff."""
-    snapshot = selectors.published_snapshot()
-    if snapshot is None:
-        raise ApiError(
-            503, "not_configured", "No configuration has been published yet; publish one first."
-        )
-    channel = snapshot.channels.get(data["channel"])
-    if channel is None:
-        raise ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
-    topic = data.get("topic")
-    if topic is not None and topic not in snapshot.topics:
-        raise ApiError(400, "invalid", "Unknown topic.", {"topic": "Unknown topic key."})
-    allowed = snapshot.bots.get(bot.key, {}).get("channels", [])
-    if not channel.get("enabled", True):
-        raise ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
-    if channel["key"] not in allowed:
-        raise ApiError(
-            403, "channel_not_allowed", f"This bot may not hand off on channel {channel['key']}."
-        )
-
-    now = timezone.now()
-    existing = selectors.open_handoff(bot_id=bot.pk, conversation_id=data["conversation_id"])
-    if existing is not None:
-        return Response(created_body(existing, now=now), status=status.HTTP_200_OK)
-
-    routed = dict(data)
-    if topic_name is not None:
-        # A Bot Framework topic name we do not know: kept in the context, routed as no topic.
-        routed["topic_name"] = topic_name
-    decision = decide(
-        snapshot.document,
-        routed,
-        bot_key=bot.key,
-        queue_states=selectors.queue_states(now),
-        now=now,
-    )
-    if decision.errors:
-        raise ApiError(
-            422,
-            "context_invalid",
-            "Required context fields are missing or invalid.",
-            {f"context.{target}": message for target, message in decision.errors.items()},
-        )
-    result = handoff_create(
-        bot=bot, request=data, decision=decision, snapshot=snapshot, now=now, topic=topic
-    )
-    code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
-    return Response(created_body(result.handoff, now=now), status=code)
+    code, body = handoff_intake(bot=bot, data=data, topic_name=topic_name)
+    return Response(body, status=code)
 
 
 def with_idempotency(request: Request, bot: Bot, run: Any) -> Response:

@@ -5,11 +5,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from handoff import selectors
+from handoff.api.errors import ApiError
 from handoff.dispatch import publish_delivery
 from handoff.events import handoff_event
 from handoff.models import Bot, Handoff, Queue
-from handoff.routing import Decision
+from handoff.routing import Decision, decide
 from handoff.selectors import Snapshot, open_handoff
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
@@ -104,3 +107,84 @@ def handoff_create(
             raise
         return IntakeResult(handoff=existing, created=False)
     return IntakeResult(handoff=handoff, created=True)
+
+
+def handoff_created_body(handoff: Handoff, *, now: datetime) -> dict[str, Any]:
+    """The handoff as `POST /api/v1/handoffs` answers it."""
+    position = selectors.queue_position(handoff)
+    return {
+        "id": str(handoff.pk),
+        "status": handoff.status,
+        "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
+        "rule": handoff.rule,
+        "position": position,
+        "estimated_wait_seconds": selectors.estimated_wait_seconds(
+            queue_key=handoff.queue_key, position=position, now=now
+        ),
+        "message": handoff.message,
+        "status_url": f"/api/v1/handoffs/{handoff.pk}",
+    }
+
+
+def handoff_intake(
+    *,
+    bot: Bot,
+    data: dict[str, Any],
+    topic_name: str | None = None,
+    snapshot: Snapshot | None = None,
+    any_channel: bool = False,
+) -> tuple[int, dict[str, Any]]:
+    """Route a validated handoff body and store the handoff: (202 or 200, the response body).
+
+    The API, the Bot Framework endpoint and the conversation runtime all come through here.
+    `snapshot` is the configuration to route with (default: the latest published one; "Test
+    your bot" passes the draft). `any_channel` skips the bot's channel list, for the portal's
+    test bot, which may be newer than the published configuration. Refusals raise ApiError.
+    """
+    if snapshot is None:
+        snapshot = selectors.published_snapshot()
+    if snapshot is None:
+        raise ApiError(
+            503, "not_configured", "No configuration has been published yet; publish one first."
+        )
+    channel = snapshot.channels.get(data["channel"])
+    if channel is None:
+        raise ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
+    topic = data.get("topic")
+    if topic is not None and topic not in snapshot.topics:
+        raise ApiError(400, "invalid", "Unknown topic.", {"topic": "Unknown topic key."})
+    allowed = snapshot.bots.get(bot.key, {}).get("channels", [])
+    if not channel.get("enabled", True):
+        raise ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
+    if channel["key"] not in allowed and not any_channel:
+        raise ApiError(
+            403, "channel_not_allowed", f"This bot may not hand off on channel {channel['key']}."
+        )
+
+    now = timezone.now()
+    existing = selectors.open_handoff(bot_id=bot.pk, conversation_id=data["conversation_id"])
+    if existing is not None:
+        return 200, handoff_created_body(existing, now=now)
+
+    routed = dict(data)
+    if topic_name is not None:
+        # A Bot Framework topic name we do not know: kept in the context, routed as no topic.
+        routed["topic_name"] = topic_name
+    decision = decide(
+        snapshot.document,
+        routed,
+        bot_key=bot.key,
+        queue_states=selectors.queue_states(now),
+        now=now,
+    )
+    if decision.errors:
+        raise ApiError(
+            422,
+            "context_invalid",
+            "Required context fields are missing or invalid.",
+            {f"context.{target}": message for target, message in decision.errors.items()},
+        )
+    result = handoff_create(
+        bot=bot, request=data, decision=decision, snapshot=snapshot, now=now, topic=topic
+    )
+    return (202 if result.created else 200), handoff_created_body(result.handoff, now=now)

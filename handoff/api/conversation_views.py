@@ -1,0 +1,202 @@
+"""The conversation API: a channel adapter runs the authored topics through the portal.
+
+Start a conversation, send each customer message, get the bot's replies and, at a transfer,
+the handoff created. Bot-key auth, errors and throttling as for the handoff API (docs/api.md).
+"""
+
+import uuid
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from handoff import selectors
+from handoff.api.errors import ApiError
+from handoff.api.serializers import (
+    LOCALE_RE,
+    MAX_TEXT,
+    CustomerSerializer,
+    ErrorOut,
+    QueueRef,
+    StrictSerializer,
+)
+from handoff.api.views import ERRORS, BotApi
+from handoff.models import Conversation
+from handoff.services.conversations import (
+    NotConfigured,
+    conversation_handoff_body,
+    conversation_message,
+    conversation_start,
+)
+
+
+class ConversationHandoffOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    queue = QueueRef()
+    position = serializers.IntegerField(allow_null=True)
+    estimated_wait_seconds = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+
+
+class HandoffErrorOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+def handoff_out(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    keys = ("id", "status", "queue", "position", "estimated_wait_seconds", "message")
+    return {key: body[key] for key in keys}
+
+
+def not_configured(exc: NotConfigured) -> ApiError:
+    return ApiError(503, "not_configured", str(exc))
+
+
+def bot_conversation(bot: Any, conversation_id: uuid.UUID) -> Conversation:
+    # Another bot's conversation is a 404, like another bot's handoff.
+    return get_object_or_404(
+        Conversation.objects.select_related("handoff"), pk=conversation_id, bot=bot
+    )
+
+
+class ConversationStartApi(BotApi):
+    class InputSerializer(StrictSerializer):
+        channel = serializers.CharField(max_length=100)
+        locale = serializers.CharField(max_length=35, required=False, allow_blank=True)
+        customer = CustomerSerializer(required=False)
+
+        def validate_locale(self, value: str) -> str:
+            if value and not LOCALE_RE.match(value):
+                raise serializers.ValidationError("Expected a BCP-47 tag such as en-US.")
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        replies = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="conversation_start",
+        summary="Start a conversation with the authored topics",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **{c: ERRORS[c] for c in (400, 401, 403, 415, 429)}},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        snapshot = selectors.published_snapshot()
+        if snapshot is None:
+            raise ApiError(
+                503, "not_configured", "No configuration has been published yet; publish one first."
+            )
+        # The checks of the handoff API, up front: a conversation that could never be handed
+        # off is refused now rather than at its transfer.
+        channel = snapshot.channels.get(data["channel"])
+        if channel is None:
+            raise ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
+        if not channel.get("enabled", True):
+            raise ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
+        if channel["key"] not in snapshot.bots.get(self.bot.key, {}).get("channels", []):
+            message = f"This bot may not hand off on channel {channel['key']}."
+            raise ApiError(403, "channel_not_allowed", message)
+        try:
+            conversation, replies = conversation_start(
+                bot=self.bot,
+                channel=channel["key"],
+                source=Conversation.Source.API,
+                locale=data.get("locale", ""),
+                customer=data.get("customer"),
+            )
+        except NotConfigured as exc:
+            raise not_configured(exc) from exc
+        return Response({"id": str(conversation.pk), "replies": replies}, status=201)
+
+
+class ConversationMessageApi(BotApi):
+    class InputSerializer(StrictSerializer):
+        text = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        replies = serializers.ListField(child=serializers.CharField())
+        variables = serializers.DictField()
+        ended = serializers.BooleanField()
+        handoff = ConversationHandoffOut(allow_null=True)
+        error = HandoffErrorOut(
+            allow_null=True, help_text="Why a transfer could not create a handoff."
+        )
+
+    @extend_schema(
+        operation_id="conversation_message",
+        summary="Send the customer's message; get the bot's replies (and the handoff)",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            404: OpenApiResponse(ErrorOut),
+            **{c: ERRORS[c] for c in (400, 401, 415, 429)},
+        },
+    )
+    def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        conversation = bot_conversation(self.bot, conversation_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            turn = conversation_message(
+                conversation_id=conversation.pk, text=serializer.validated_data["text"]
+            )
+        except NotConfigured as exc:
+            raise not_configured(exc) from exc
+        error = None
+        if turn.error is not None:
+            error = {"code": turn.error["code"], "message": turn.error["message"]}
+        return Response(
+            {
+                "replies": turn.replies,
+                "variables": turn.variables,
+                "ended": turn.ended,
+                "handoff": handoff_out(turn.handoff_body),
+                "error": error,
+            }
+        )
+
+
+class ConversationDetailApi(BotApi):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        channel = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        updated_at = serializers.DateTimeField()
+        topic = serializers.CharField(allow_null=True, help_text="The topic running now.")
+        topics = serializers.ListField(child=serializers.CharField())
+        variables = serializers.DictField()
+        ended = serializers.BooleanField()
+        transcript = serializers.ListField(child=serializers.DictField())
+        handoff = ConversationHandoffOut(allow_null=True)
+
+    @extend_schema(
+        operation_id="conversation_get",
+        summary="A conversation: its variables, transcript and handoff",
+        responses={200: OutputSerializer, 401: ERRORS[401], 404: OpenApiResponse(ErrorOut)},
+    )
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        conversation = bot_conversation(self.bot, conversation_id)
+        state = conversation.state
+        return Response(
+            {
+                "id": str(conversation.pk),
+                "channel": conversation.channel,
+                "created_at": conversation.created_at.isoformat(),
+                "updated_at": conversation.updated_at.isoformat(),
+                "topic": state.get("topic"),
+                "topics": list(state.get("topics") or []),
+                "variables": dict(state.get("variables") or {}),
+                "ended": bool(state.get("ended")),
+                "transcript": list(state.get("transcript") or []),
+                "handoff": handoff_out(conversation_handoff_body(conversation)),
+            }
+        )
