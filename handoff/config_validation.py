@@ -826,7 +826,7 @@ def _node(c: _Checker, raw: Any, path: str) -> dict | None:
     if node_type is MISSING:
         c.err(f"{path}.type", "is required")
         return None
-    if node_type not in NODE_SPECS:
+    if not isinstance(node_type, str) or node_type not in NODE_SPECS:
         c.err(f"{path}.type", f"must be one of {', '.join(NODE_TYPES)}, not {_q(node_type)}")
         return None
     d = c.obj(raw, path, {"id": REQUIRED, "type": REQUIRED, **NODE_SPECS[node_type]})
@@ -1040,8 +1040,12 @@ def _check_database(
         for m in QueueMembership.objects.filter(active_count__gt=0).select_related("queue", "user")
     }
     for i, q in enumerate(queues):
-        for j, m in enumerate(q["members"] if q else []):
-            count = held.get((q["key"], m["username"]), 0) if q else 0
+        if q is None or not isinstance(q["key"], str):
+            continue
+        for j, m in enumerate(q["members"]):
+            if not isinstance(m["username"], str):
+                continue
+            count = held.get((q["key"], m["username"]), 0)
             if _is_int(m["capacity"]) and m["capacity"] < count:
                 c.err(
                     f"queues[{i}].members[{j}].capacity",

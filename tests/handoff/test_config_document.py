@@ -5,6 +5,9 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from handoff.config_document import (
     FORMAT,
@@ -707,3 +710,36 @@ def test_it_rolls_back_as_a_new_version(demo: dict) -> None:
     assert export_document() == v1.document
     assert Queue.objects.filter(key="returns").exists()
     assert AuditEntry.objects.filter(action="rollback", object_key="3").exists()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+def paths_of(value: Any, prefix: tuple = ()) -> list[tuple]:
+    found = [prefix]
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            found += paths_of(child, (*prefix, key))
+    return found
+
+
+DEMO_PATHS = paths_of(demo_doc())[1:]
+
+
+@hypothesis_settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(index=st.integers(0, len(DEMO_PATHS) - 1), value=JSON_VALUES)
+def test_it_never_crashes_on_a_value_of_the_wrong_kind(db: Any, index: int, value: Any) -> None:
+    doc = demo_doc()
+    set_in(list(DEMO_PATHS[index]), value)(doc)
+    normalised, errors = validate_document(doc, create_users=True)
+    assert all(isinstance(e, ConfigError) and e.path and e.message for e in errors)
+    assert bool(normalised) != bool(errors)
