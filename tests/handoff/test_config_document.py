@@ -743,3 +743,23 @@ def test_it_never_crashes_on_a_value_of_the_wrong_kind(db: Any, index: int, valu
     normalised, errors = validate_document(doc, create_users=True)
     assert all(isinstance(e, ConfigError) and e.path and e.message for e in errors)
     assert bool(normalised) != bool(errors)
+
+
+def test_it_exports_with_a_constant_number_of_queries(
+    demo: dict, django_assert_num_queries: Any
+) -> None:
+    # The simulator and the conversation runtime export the draft on their paths.
+    with django_assert_num_queries(11):
+        small = export_document()
+    doc = demo_doc()
+    for i in range(10):
+        doc["queues"].append(
+            {"key": f"extra-{i}", "name": "Extra", "members": [{"username": "agent1"}]}
+        )
+        doc["topics"].append(
+            {"key": f"extra-{i}", "name": "Extra", "nodes": [{"id": "end", "type": "end"}]}
+        )
+        doc["bots"].append({"key": f"extra-{i}", "name": "Extra", "channels": ["sms"]})
+    import_document(doc)
+    with django_assert_num_queries(11):
+        assert len(export_document()["queues"]) == len(small["queues"]) + 10
