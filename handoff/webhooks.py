@@ -93,11 +93,11 @@ def handoff_webhook_attempt(*, handoff_id: uuid.UUID | str) -> str:
     else:
         headers = delivery.signed_headers(secret=secret, msg_id=handoff.webhook_id, body=body)
         result = delivery.post(url=handoff.queue.webhook_url, body=body, headers=headers)
-    _record_attempt(handoff_id=handoff_id, attempt=handoff.delivery_attempts, result=result)
-    return str(result.outcome)
+    return _record_attempt(handoff_id=handoff_id, attempt=handoff.delivery_attempts, result=result)
 
 
-def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> None:
+def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> str:
+    """Store the attempt's outcome: "delivered", "retry", "fail" (or "late" when cancelled)."""
     from handoff.dispatch import publish_delivery_later
 
     now = timezone.now()
@@ -116,7 +116,7 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> N
             handoff_event(
                 handoff, "delivery_attempt", {**detail, "outcome": result.outcome}, at=now
             )
-            return
+            return "late"
         delay = retry_delay = None
         if result.outcome == Outcome.RETRY:
             retry_delay = delivery.retry_delay(attempt)
@@ -148,6 +148,7 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> N
             transaction.on_commit(lambda: publish_delivery_later(hid, countdown=countdown))
         if event == "failed":
             status_callback_after_commit(handoff=handoff, state="failed")
+    return {"delivered": "delivered", "delivery_retry": "retry", "failed": "fail"}[event]
 
 
 def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:

@@ -1,0 +1,102 @@
+"""The thin tasks, publishing, and the sweep (in-process; tests/handoff/test_worker.py runs a
+real worker)."""
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from handoff import tasks
+from handoff.dispatch import publish_delivery
+from handoff.models import Handoff, IdempotencyKey
+from tests.handoff.delivery_helpers import (
+    celery_broker,
+    closed_port,
+    make_agent,
+    make_bot,
+    make_handoff,
+    make_queue,
+    scratch_broker_url,
+)
+
+
+@pytest.fixture(autouse=True)
+def scratch_broker(tmp_path_factory: Any) -> Iterator[None]:
+    with celery_broker(scratch_broker_url(tmp_path_factory.mktemp("broker"))):
+        yield
+
+
+def test_it_publishes_and_marks_the_handoff_dispatched(db: Any) -> None:
+    handoff = make_handoff(make_queue())
+
+    assert publish_delivery(handoff.pk) is True
+
+    handoff.refresh_from_db()
+    assert handoff.dispatched_at is not None
+
+
+def test_it_fails_fast_and_quietly_when_the_broker_is_down(db: Any) -> None:
+    handoff = make_handoff(make_queue())
+
+    with celery_broker(f"redis://127.0.0.1:{closed_port()}/0"):
+        started = time.monotonic()
+        results = [publish_delivery(handoff.pk) for _ in range(3)]
+        elapsed = time.monotonic() - started
+
+    assert results == [False, False, False]
+    assert elapsed < 1.5, f"three publishes took {elapsed:.2f}s"
+    handoff.refresh_from_db()
+    assert handoff.dispatched_at is None
+
+
+def test_it_runs_the_delivery_task_for_a_push_queue(db: Any) -> None:
+    queue = make_queue()
+    make_agent("ben", queue, capacity=1)
+    handoff = make_handoff(queue)
+
+    assert tasks.deliver(str(handoff.pk)) == "offered"
+    assert tasks.deliver(str(handoff.pk)) == "skipped"  # safe to run twice
+    assert Handoff.objects.get(pk=handoff.pk).status == "offered"
+
+
+def test_it_sweeps_up_what_was_never_published(db: Any) -> None:
+    past = timezone.now() - timedelta(minutes=1)
+    hooks = make_queue("external", delivery_kind="webhook", webhook_url="https://x.example/h")
+    push = make_queue("billing")
+    unpublished = make_handoff(hooks, now=past)
+    waiting = make_handoff(push, now=past)
+    make_agent("ben", push, capacity=1)
+
+    done = tasks.sweep_run()
+
+    assert done["republished"] == 1
+    assert done["offered"] == 1
+    unpublished.refresh_from_db()
+    waiting.refresh_from_db()
+    assert unpublished.dispatched_at is not None
+    assert waiting.status == "offered"
+    assert tasks.sweep_run()["republished"] == 0  # not again while the publish is fresh
+
+
+def test_it_sweeps_waiting_work_past_max_wait(db: Any) -> None:
+    queue = make_queue("busy", max_wait_seconds=30, when_full_action="reject")
+    handoff = make_handoff(queue)
+
+    assert tasks.sweep_run()["overflowed"] == 0
+    assert tasks.sweep_run(now=timezone.now() + timedelta(seconds=31))["overflowed"] == 1
+    assert Handoff.objects.get(pk=handoff.pk).status == "rejected"
+
+
+def test_it_expires_idempotency_keys_after_a_day(db: Any) -> None:
+    bot = make_bot()
+    now = timezone.now()
+    IdempotencyKey.objects.create(bot=bot, key="old", request_hash="x",
+                                  created_at=now - timedelta(hours=25))  # fmt: skip
+    IdempotencyKey.objects.create(bot=bot, key="new", request_hash="x",
+                                  created_at=now - timedelta(hours=23))  # fmt: skip
+
+    assert tasks.expire_idempotency_keys() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
