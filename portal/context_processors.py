@@ -25,6 +25,7 @@ NAVIGATION = [
             ("topic_list", _("Topics")),
             ("context_field_list", _("Context fields")),
             ("rule_list", _("Escalation rules")),
+            ("test_bot", _("Test your bot")),
         ],
     ),
     (_("Analytics"), [("analytics_index", _("Dashboards"))]),

@@ -13,13 +13,20 @@ from portal.views import (
     auth,
     home,
     maker_lists,
+    test_bot,
+    webchat,
 )
 
-PUBLIC = {"login", "logout"}
+# The demo web chat is for anonymous visitors (CSRF-protected, rate-limited per address).
+PUBLIC = {"login", "logout", "webchat", "webchat_send", "webchat_restart", "webchat_status"}
 
 urlpatterns = [
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
+    path("webchat/", webchat.webchat, name="webchat"),
+    path("webchat/send/", webchat.webchat_send, name="webchat_send"),
+    path("webchat/restart/", webchat.webchat_restart, name="webchat_restart"),
+    path("webchat/status/", webchat.webchat_status, name="webchat_status"),
     path("", home.home, name="home"),
     path("agent/", home.agent_workspace, name="agent_workspace"),
     # Admin configuration (makers and analysts read channels and queues).
@@ -62,4 +69,8 @@ urlpatterns = [
     path("authoring/topics/", maker_lists.topic_list, name="topic_list"),
     path("authoring/context-fields/", maker_lists.context_field_list, name="context_field_list"),
     path("authoring/rules/", maker_lists.rule_list, name="rule_list"),
+    # "Test your bot": chat with the draft or published topics (docs/conversations.md).
+    path("authoring/test-bot/", test_bot.test_bot, name="test_bot"),
+    path("authoring/test-bot/start/", test_bot.test_bot_start, name="test_bot_start"),
+    path("authoring/test-bot/send/", test_bot.test_bot_send, name="test_bot_send"),
 ]

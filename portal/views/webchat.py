@@ -1,0 +1,161 @@
+"""The demo web chat: a public page where a visitor chats with the demo bot and is handed off.
+
+Public (no login) but CSRF-protected like every form of the portal, and rate-limited per
+client address, because anyone can reach it. The visitor's conversation lives in their
+session. It runs the published configuration as the bot "retail-bot" on channel "webchat"
+(see docs/conversations.md).
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from handoff.conversation import GREETING, MAX_TEXT
+from handoff.models import Bot, Conversation, Handoff
+from handoff.services.conversations import (
+    NotConfigured,
+    conversation_message,
+    conversation_start,
+)
+
+DEMO_BOT = "retail-bot"
+DEMO_CHANNEL = "webchat"
+SESSION_KEY = "webchat-conversation"
+TEMPLATE = "webchat/index.html"
+# Per client address: messages a minute, new conversations an hour.
+MESSAGES_PER_MINUTE = getattr(settings, "WEBCHAT_MESSAGES_PER_MINUTE", 20)
+CONVERSATIONS_PER_HOUR = getattr(settings, "WEBCHAT_CONVERSATIONS_PER_HOUR", 20)
+
+STATUS_TEXT = {
+    "queued": "Waiting for a person…",
+    "offered": "Waiting for a person…",
+    "assigned": "{agent} has joined the conversation.",
+    "resolved": "The conversation was closed by {agent}. Thank you!",
+    "cancelled": "The conversation was cancelled.",
+    "failed": "Sorry, we could not reach a person.",
+    "delivered": "Your conversation was passed to our team.",
+}
+
+
+class VisitorRequest(HttpRequest):
+    """The request a web chat view gets (anonymous; for typing)."""
+
+    htmx: HtmxDetails
+
+
+def _client(request: HttpRequest) -> str:
+    # REMOTE_ADDR only: a forwarded header is whatever the visitor says it is.
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def rate_limited(request: HttpRequest, kind: str, limit: int, seconds: int) -> bool:
+    """True once this client made more than `limit` requests of `kind` in the window."""
+    key = f"webchat:{kind}:{_client(request)}"
+    cache.add(key, 0, timeout=seconds)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=seconds)
+        count = 1
+    return count > limit
+
+
+def _current(request: HttpRequest) -> Conversation | None:
+    conversation_id = request.session.get(SESSION_KEY)
+    if not conversation_id:
+        return None
+    return (
+        Conversation.objects.select_related("handoff", "handoff__agent")
+        .filter(pk=conversation_id, source=Conversation.Source.WEBCHAT)
+        .first()
+    )
+
+
+def handoff_status(handoff: Handoff | None) -> str | None:
+    if handoff is None:
+        return None
+    if handoff.status == "rejected":
+        return handoff.message or "Sorry, nobody can take your conversation right now."
+    agent = handoff.agent.display_name if handoff.agent else "An agent"
+    return STATUS_TEXT.get(handoff.status, "").format(agent=agent) or None
+
+
+def _context(request: HttpRequest, conversation: Conversation | None, **extra: Any) -> dict:
+    if conversation is not None:
+        transcript = conversation.state.get("transcript", [])
+    else:
+        transcript = [{"from": "bot", "text": GREETING}]
+    handoff = conversation.handoff if conversation is not None else None
+    return {
+        "conversation": conversation,
+        "transcript": transcript,
+        "handoff": handoff,
+        "status": handoff_status(handoff),
+        "waiting": handoff is not None and handoff.status in Handoff.OPEN,
+        "ended": bool(conversation and conversation.state.get("ended")),
+        "demo_ready": Bot.objects.filter(key=DEMO_BOT).exists(),
+        "max_text": MAX_TEXT,
+        "error": None,
+        **extra,
+    }
+
+
+def _pane(request: VisitorRequest, context: dict, status: int = 200) -> HttpResponse:
+    template = f"{TEMPLATE}#pane" if request.htmx else TEMPLATE
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@ensure_csrf_cookie
+def webchat(request: HttpRequest) -> HttpResponse:
+    return render(request, TEMPLATE, _context(request, _current(request)))
+
+
+@require_POST
+def webchat_send(request: VisitorRequest) -> HttpResponse:
+    conversation = _current(request)
+    if rate_limited(request, "message", MESSAGES_PER_MINUTE, 60):
+        context = _context(request, conversation, error="Slow down a little, then try again.")
+        return _pane(request, context, status=429)
+    text = request.POST.get("text", "").strip()[:MAX_TEXT]
+    if not text:
+        return _pane(request, _context(request, conversation))
+    try:
+        if conversation is None:
+            if rate_limited(request, "start", CONVERSATIONS_PER_HOUR, 3600):
+                context = _context(request, None, error="Too many conversations; try later.")
+                return _pane(request, context, status=429)
+            bot = Bot.objects.filter(key=DEMO_BOT).first()
+            if bot is None:
+                return _pane(request, _context(request, None, error="The demo is not loaded."))
+            conversation, _replies = conversation_start(
+                bot=bot, channel=DEMO_CHANNEL, source=Conversation.Source.WEBCHAT
+            )
+            request.session[SESSION_KEY] = str(conversation.pk)
+        conversation_message(conversation_id=conversation.pk, text=text)
+    except NotConfigured as exc:
+        return _pane(request, _context(request, conversation, error=str(exc)))
+    if not request.htmx:
+        return redirect(reverse("webchat"))
+    return _pane(request, _context(request, _current(request)))
+
+
+@require_POST
+def webchat_restart(request: VisitorRequest) -> HttpResponse:
+    request.session.pop(SESSION_KEY, None)
+    if not request.htmx:
+        return redirect(reverse("webchat"))
+    return _pane(request, _context(request, None))
+
+
+@require_GET
+def webchat_status(request: HttpRequest) -> HttpResponse:
+    """Polled while a person is awaited: the handoff's status in words."""
+    return render(request, f"{TEMPLATE}#status", _context(request, _current(request)))
