@@ -28,6 +28,17 @@ NAVIGATION = [
             ("test_bot", _("Test your bot")),
         ],
     ),
+    (
+        _("Publishing"),
+        [
+            ("config_publish", _("Publish")),
+            ("version_list", _("Versions")),
+            ("simulator", _("Simulator")),
+            ("audit_log", _("Audit log")),
+            ("config_import", _("Import")),
+            ("config_export", _("Export")),
+        ],
+    ),
     (_("Analytics"), [("analytics_index", _("Dashboards"))]),
     (_("Agent"), [("agent_workspace", _("Workspace"))]),
 ]
@@ -69,4 +80,35 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     for s in nav:
         for link in s["links"]:
             link["active"] = link is best
-    return {"roles": roles, "role_list": sorted(roles), "nav": nav, "is_admin": "admin" in roles}
+    return {
+        "roles": roles,
+        "role_list": sorted(roles),
+        "nav": nav,
+        "is_admin": "admin" in roles,
+        # Only those who can publish are told; one query (see _unpublished_changes).
+        "unpublished_changes": bool(roles & {"admin", "maker"}) and _unpublished_changes(),
+    }
+
+
+# Audit entries that never change the config document: they do not make the draft differ.
+NOT_DRAFT_ACTIONS = ("publish", "rollback", "rotate_secret")
+NOT_DRAFT_OBJECTS = ("api_key", "user", "handoff")
+
+
+def _unpublished_changes() -> bool:
+    """A cheap marker: a change in the audit log after the latest version was published.
+
+    The exact answer (export_document() compared with the version) costs a query per table;
+    the publish page shows that one. This may say "changed" after an edit that was undone.
+    """
+    from django.db.models import Exists, Q, Subquery
+
+    from handoff.models import AuditEntry, ConfigVersion
+
+    latest = ConfigVersion.objects.order_by("-number").values("created_at")[:1]
+    changes = AuditEntry.objects.exclude(action__in=NOT_DRAFT_ACTIONS).exclude(
+        object_type__in=NOT_DRAFT_OBJECTS
+    )
+    return changes.filter(
+        Q(at__gt=Subquery(latest)) | ~Exists(ConfigVersion.objects.all())
+    ).exists()

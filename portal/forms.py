@@ -53,14 +53,29 @@ def check_webhook_url(value: str) -> None:
         )
 
 
-class ChannelForm(forms.ModelForm):
+# In portal/templates/ (not templates/): Django's form renderer looks in app directories only.
+FIELD_TEMPLATE = "portal/forms/field.html"
+
+
+class PortalFormMixin:
+    """Each field renders in one wrapper div, so layouts can place label, help and errors."""
+
+    fields: dict[str, forms.Field]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        for field in self.fields.values():
+            field.template_name = FIELD_TEMPLATE  # type: ignore[attr-defined]
+
+
+class ChannelForm(PortalFormMixin, forms.ModelForm):
     class Meta:
         model = Channel
         fields = ["key", "name", "kind", "enabled"]
         help_texts = {"key": _("Used by bots and the API, for example “webchat”.")}
 
 
-class BotForm(forms.ModelForm):
+class BotForm(PortalFormMixin, forms.ModelForm):
     status_callback_url = forms.URLField(
         max_length=2000,
         required=False,
@@ -86,7 +101,7 @@ class BotForm(forms.ModelForm):
         return value
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(PortalFormMixin, forms.Form):
     name = forms.CharField(
         max_length=200,
         required=False,
@@ -95,7 +110,7 @@ class ApiKeyForm(forms.Form):
     )
 
 
-class QueueForm(forms.ModelForm):
+class QueueForm(PortalFormMixin, forms.ModelForm):
     """The queue itself, its operating hours and overflow; members are a formset beside it."""
 
     always_open = forms.BooleanField(
@@ -182,11 +197,13 @@ class QueueForm(forms.ModelForm):
                 *OverflowAction.choices,
             ]
         for day, label in WEEKDAYS:
-            self.fields[f"hours_{day}"] = forms.CharField(
+            day_field = forms.CharField(
                 required=False,
                 label=label,
                 help_text=_("Empty: closed all day. For example 09:00-12:00, 13:00-17:00"),
             )
+            day_field.template_name = FIELD_TEMPLATE  # type: ignore[attr-defined]
+            self.fields[f"hours_{day}"] = day_field
         hours = self.instance.hours if self.instance.pk else None
         if not self.is_bound:
             self.initial["always_open"] = hours is None
@@ -312,7 +329,7 @@ class QueueForm(forms.ModelForm):
         return fields
 
 
-class MemberForm(forms.Form):
+class MemberForm(PortalFormMixin, forms.Form):
     user = forms.TypedChoiceField(label=_("Agent"), coerce=int, required=False)
     capacity = forms.IntegerField(
         label=_("Capacity"), min_value=0, max_value=1000, initial=1, required=False
@@ -366,7 +383,7 @@ def agent_users() -> dict[int, User]:
     return {u.pk: u for u in agents.distinct()}
 
 
-class UserCreateForm(forms.Form):
+class UserCreateForm(PortalFormMixin, forms.Form):
     username = forms.RegexField(
         regex=r"^[\w.@+-]+\Z",
         max_length=150,
@@ -397,7 +414,7 @@ class UserCreateForm(forms.Form):
         return password
 
 
-class UserUpdateForm(forms.Form):
+class UserUpdateForm(PortalFormMixin, forms.Form):
     first_name = forms.CharField(max_length=150, required=False, label=_("First name"))
     last_name = forms.CharField(max_length=150, required=False, label=_("Last name"))
     email = forms.EmailField(required=False, label=_("Email"))

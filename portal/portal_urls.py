@@ -13,7 +13,10 @@ from portal.views import (
     auth,
     home,
     maker_lists,
+    simulator,
     test_bot,
+    transfer,
+    versions,
     webchat,
 )
 
@@ -73,4 +76,23 @@ urlpatterns = [
     path("authoring/test-bot/", test_bot.test_bot, name="test_bot"),
     path("authoring/test-bot/start/", test_bot.test_bot_start, name="test_bot_start"),
     path("authoring/test-bot/send/", test_bot.test_bot_send, name="test_bot_send"),
+    # Draft and publish, versions, audit log, simulator, import and export (issue 5 parts 4-6).
+    path("config/publish/", versions.config_publish_view, name="config_publish"),
+    path("config/versions/", versions.version_list, name="version_list"),
+    path("config/versions/diff/", versions.version_diff, name="version_diff"),
+    path("config/versions/rollback/", versions.version_rollback, name="version_rollback"),
+    path("config/audit/", versions.audit_log, name="audit_log"),
+    path("config/import/", transfer.config_import, name="config_import"),
+    path("config/export/", transfer.config_export, name="config_export"),
+    path(
+        "config/export/download/",
+        transfer.config_export_download,
+        name="config_export_download",
+    ),
+    path("simulator/", simulator.simulator, name="simulator"),
+    path(
+        "simulator/variable-row/",
+        simulator.simulator_variable_row,
+        name="simulator_variable_row",
+    ),
 ]
