@@ -40,7 +40,10 @@ NAVIGATION = [
         ],
     ),
     (_("Analytics"), [("analytics_index", _("Dashboards"))]),
-    (_("Agent"), [("agent_workspace", _("Workspace"))]),
+    (
+        _("Agent"),
+        [("agent_workspace", _("Workspace")), ("supervisor_board", _("Supervisor board"))],
+    ),
 ]
 
 
