@@ -481,6 +481,23 @@ class Handoff(models.Model):
             models.Index(fields=["topic", "created_at"], name="handoff_topic_created"),
             models.Index(fields=["bot", "created_at"], name="handoff_bot_created"),
             models.Index(fields=["status", "created_at"], name="handoff_status_created"),
+            # Covers every column the dashboard aggregates (docs/analytics.md), so its queries
+            # read this narrow index instead of the wide rows (transcripts, context).
+            models.Index(
+                fields=[
+                    "created_at",
+                    "status",
+                    "queue_key",
+                    "channel",
+                    "topic",
+                    "bot",
+                    "queued_at",
+                    "offered_at",
+                    "assigned_at",
+                    "closed_at",
+                ],
+                name="handoff_reporting",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
