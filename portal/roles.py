@@ -50,3 +50,23 @@ def role_required(*roles: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def role_required_to_write(*, read: tuple[str, ...], write: tuple[str, ...]) -> Callable:
+    """Pages `read` may see (GET, HEAD) and only `write` may change (every other method).
+
+    Analysts read the makers' pages, which are also the forms makers save.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in ("GET", "HEAD") and not has_role(request.user, *write):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        wrapped = role_required(*read)(inner)
+        wrapped.write_roles = write  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator

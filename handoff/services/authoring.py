@@ -1,0 +1,408 @@
+"""Writes behind the makers' authoring pages: topics and their nodes, context fields, rules.
+
+Every function records an audit entry. Inputs are validated by portal/maker_forms.py (the
+edge); these functions trust them, except for "is it still used?" checks that depend on other
+rows: renaming or deleting something a rule, mapping or topic uses raises InUseError, whose
+`references` list what uses it.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from handoff.config_document import audit
+from handoff.config_validation import SYSTEM_TOPICS
+from handoff.models import ContextField, EscalationRule, Topic, TopicNode, User
+from handoff.routing import TEMPLATE_RE
+from handoff.services.portal_config import InUseError
+
+__all__ = [
+    "InUseError",
+    "context_field_create",
+    "context_field_delete",
+    "context_field_move",
+    "context_field_references",
+    "context_field_update",
+    "rule_create",
+    "rule_delete",
+    "rule_move",
+    "rule_set_enabled",
+    "rule_update",
+    "topic_create",
+    "topic_delete",
+    "topic_node_add",
+    "topic_node_delete",
+    "topic_node_move",
+    "topic_node_update",
+    "topic_references",
+    "topic_update",
+    "variable_references",
+]
+
+
+# -- who uses what --------------------------------------------------------------------------------
+
+
+def _condition_items(conditions: Any) -> Iterable[dict]:
+    if not isinstance(conditions, dict):
+        return
+    for items in conditions.values():
+        for cond in items if isinstance(items, list) else []:
+            if isinstance(cond, dict):
+                yield cond
+
+
+def _template_names(template: str, source: str) -> set[str]:
+    return {m.group(2) for m in TEMPLATE_RE.finditer(template or "") if m.group(1) == source}
+
+
+def topic_references(key: str) -> list[str]:
+    """Rules whose conditions test the topic key (`topic` or `topics`)."""
+    refs = []
+    for rule in EscalationRule.objects.only("name", "conditions").order_by("order", "id"):
+        for cond in _condition_items(rule.conditions):
+            if cond.get("field") not in ("topic", "topics"):
+                continue
+            value = cond.get("value")
+            if value == key or (isinstance(value, list) and key in value):
+                refs.append(f"rule “{rule.name}”")
+                break
+    return refs
+
+
+def context_field_references(target: str) -> list[str]:
+    """What reads the context variable `target`: rule conditions and agent message templates."""
+    refs = []
+    for rule in EscalationRule.objects.only("name", "conditions", "agent_message").order_by(
+        "order", "id"
+    ):
+        if any(c.get("field") == f"context.{target}" for c in _condition_items(rule.conditions)):
+            refs.append(f"rule “{rule.name}” (condition on context.{target})")
+        elif target in _template_names(rule.agent_message, "context"):
+            refs.append(f"rule “{rule.name}” (agent message)")
+    nodes = TopicNode.objects.filter(type=TopicNode.Type.TRANSFER, text__contains="{context.")
+    for node in nodes.select_related("topic").order_by("topic__key", "position"):
+        if target in _template_names(node.text, "context"):
+            refs.append(f"topic “{node.topic.name}” node “{node.node_id}” (agent message)")
+    return refs
+
+
+def variable_references(variable: str, *, exclude_node: int | None = None) -> list[str]:
+    """What reads the bot variable `variable`, unless another question still sets it."""
+    setters = TopicNode.objects.filter(type=TopicNode.Type.QUESTION, variable=variable)
+    if exclude_node is not None:
+        setters = setters.exclude(pk=exclude_node)
+    if setters.exists():
+        return []
+    refs = [
+        f"context field “{f.target}” (source {f.source})"
+        for f in ContextField.objects.filter(source__in=[variable, f"variables.{variable}"])
+    ]
+    for rule in EscalationRule.objects.only("name", "conditions", "agent_message").order_by(
+        "order", "id"
+    ):
+        tested = any(
+            c.get("field") == f"variables.{variable}" for c in _condition_items(rule.conditions)
+        )
+        if tested or variable in _template_names(rule.agent_message, "variables"):
+            refs.append(f"rule “{rule.name}”")
+    conditions = TopicNode.objects.filter(type=TopicNode.Type.CONDITION, variable=variable)
+    for node in conditions.select_related("topic").order_by("topic__key", "position"):
+        refs.append(f"topic “{node.topic.name}” node “{node.node_id}”")
+    return refs
+
+
+def _goto_references(topic: Topic, node_id: str, *, exclude_node: int | None = None) -> list[str]:
+    jumps = topic.nodes.filter(type=TopicNode.Type.CONDITION, goto=node_id)
+    if exclude_node is not None:
+        jumps = jumps.exclude(pk=exclude_node)
+    return [f"node “{n}” (go to)" for n in jumps.values_list("node_id", flat=True)]
+
+
+# -- topics ---------------------------------------------------------------------------------------
+
+
+def topic_create(*, user: User, key: str, name: str, trigger_phrases: list[str]) -> Topic:
+    with transaction.atomic():
+        topic = Topic.objects.create(key=key, name=name, trigger_phrases=trigger_phrases)
+        audit(user=user, action="create", object_type="topic", object_key=key)
+    return topic
+
+
+def topic_update(
+    *, user: User, topic: Topic, key: str, name: str, trigger_phrases: list[str]
+) -> Topic:
+    old_key = Topic.objects.filter(pk=topic.pk).values_list("key", flat=True).get()
+    if key != old_key:
+        refs = topic_references(old_key)
+        if topic.is_system:
+            refs.insert(0, "it is a system topic")
+        if refs:
+            raise InUseError(refs)
+    with transaction.atomic():
+        topic.key, topic.name, topic.trigger_phrases = key, name, trigger_phrases
+        topic.save(update_fields=["key", "name", "trigger_phrases"])
+        audit(
+            user=user,
+            action="update",
+            object_type="topic",
+            object_key=key,
+            detail={"old_key": old_key},
+        )
+    return topic
+
+
+def topic_delete(*, user: User, topic: Topic) -> None:
+    refs = topic_references(topic.key)
+    if topic.is_system or topic.key in SYSTEM_TOPICS:
+        refs.insert(0, "it is a system topic, which always exists")
+    if refs:
+        raise InUseError(refs)
+    with transaction.atomic():
+        key = topic.key
+        topic.delete()
+        audit(user=user, action="delete", object_type="topic", object_key=key)
+
+
+def _node_detail(node: TopicNode) -> dict[str, Any]:
+    return {"node": node.node_id, "type": node.type}
+
+
+def topic_node_add(*, user: User, topic: Topic, values: dict[str, Any]) -> TopicNode:
+    """Append a node; `values` maps TopicNode fields (node_id, type, text, ...) to values."""
+    with transaction.atomic():
+        # Lock the topic: two makers adding at once must not take the same position.
+        Topic.objects.select_for_update().filter(pk=topic.pk).get()
+        last = topic.nodes.aggregate(last=Max("position"))["last"]
+        node = TopicNode.objects.create(
+            topic=topic, position=0 if last is None else last + 1, **values
+        )
+        audit(
+            user=user,
+            action="create",
+            object_type="topic_node",
+            object_key=topic.key,
+            detail=_node_detail(node),
+        )
+    return node
+
+
+def topic_node_update(*, user: User, node: TopicNode, values: dict[str, Any]) -> TopicNode:
+    stored = TopicNode.objects.get(pk=node.pk)
+    refs = []
+    if values.get("node_id", stored.node_id) != stored.node_id:
+        refs += _goto_references(stored.topic, stored.node_id, exclude_node=stored.pk)
+    # A question that stops setting its variable leaves whatever reads it with nothing.
+    still_sets = (
+        values.get("type", stored.type) == TopicNode.Type.QUESTION
+        and values.get("variable", stored.variable) == stored.variable
+    )
+    if stored.type == TopicNode.Type.QUESTION and stored.variable and not still_sets:
+        refs += variable_references(stored.variable, exclude_node=stored.pk)
+    if refs:
+        raise InUseError(refs)
+    with transaction.atomic():
+        for field, value in values.items():
+            setattr(node, field, value)
+        node.save(update_fields=list(values))
+        audit(
+            user=user,
+            action="update",
+            object_type="topic_node",
+            object_key=node.topic.key,
+            detail={**_node_detail(node), "old_node": stored.node_id},
+        )
+    return node
+
+
+def topic_node_delete(*, user: User, node: TopicNode) -> None:
+    refs = _goto_references(node.topic, node.node_id, exclude_node=node.pk)
+    if node.type == TopicNode.Type.QUESTION and node.variable:
+        refs += variable_references(node.variable, exclude_node=node.pk)
+    if refs:
+        raise InUseError(refs)
+    topic = node.topic
+    with transaction.atomic():
+        detail = _node_detail(node)
+        node.delete()
+        _renumber(TopicNode, list(topic.nodes.order_by("position", "id")), "position", start=0)
+        audit(
+            user=user,
+            action="delete",
+            object_type="topic_node",
+            object_key=topic.key,
+            detail=detail,
+        )
+
+
+def topic_node_move(*, user: User, node: TopicNode, offset: int) -> None:
+    """Move a node `offset` places (-1 up, 1 down); moving past either end does nothing."""
+    topic = node.topic
+    with transaction.atomic():
+        Topic.objects.select_for_update().filter(pk=topic.pk).get()
+        nodes = list(topic.nodes.order_by("position", "id"))
+        if not _move(nodes, node.pk, offset):
+            return
+        _renumber(TopicNode, nodes, "position", start=0)
+        audit(
+            user=user,
+            action="reorder",
+            object_type="topic_node",
+            object_key=topic.key,
+            detail={"order": [n.node_id for n in nodes]},
+        )
+
+
+def _move(rows: list[Any], pk: int, offset: int) -> bool:
+    index = next(i for i, row in enumerate(rows) if row.pk == pk)
+    target = index + offset
+    if offset == 0 or not 0 <= target < len(rows):
+        return False
+    rows.insert(target, rows.pop(index))
+    return True
+
+
+def _renumber(model: Any, rows: list[Any], field: str, *, start: int) -> None:
+    """Number `rows` from `start` in list order, rewriting only those that change."""
+    changed = [(row, start + i) for i, row in enumerate(rows) if getattr(row, field) != start + i]
+    if not changed:
+        return
+    # Positions are unique per topic: park the moving rows above every number in use first.
+    parking = max(getattr(row, field) for row in rows) + len(rows) + start + 1
+    for offset, (row, _new) in enumerate(changed):
+        model.objects.filter(pk=row.pk).update(**{field: parking + offset})
+    for row, new in changed:
+        setattr(row, field, new)
+        model.objects.filter(pk=row.pk).update(**{field: new})
+
+
+# -- context fields -------------------------------------------------------------------------------
+
+
+def context_field_create(*, user: User, values: dict[str, Any]) -> ContextField:
+    """`values` maps ContextField fields (source, target, type, ...) to their values."""
+    with transaction.atomic():
+        last = ContextField.objects.aggregate(last=Max("position"))["last"]
+        field = ContextField.objects.create(position=0 if last is None else last + 1, **values)
+        audit(user=user, action="create", object_type="context_field", object_key=field.target)
+    return field
+
+
+def context_field_update(
+    *, user: User, field: ContextField, values: dict[str, Any]
+) -> ContextField:
+    old_target = ContextField.objects.filter(pk=field.pk).values_list("target", flat=True).get()
+    if values.get("target", old_target) != old_target:
+        refs = context_field_references(old_target)
+        if refs:
+            raise InUseError(refs)
+    with transaction.atomic():
+        for name, value in values.items():
+            setattr(field, name, value)
+        field.save(update_fields=list(values))
+        audit(
+            user=user,
+            action="update",
+            object_type="context_field",
+            object_key=field.target,
+            detail={"fields": sorted(values), "old_target": old_target},
+        )
+    return field
+
+
+def context_field_delete(*, user: User, field: ContextField) -> None:
+    refs = context_field_references(field.target)
+    if refs:
+        raise InUseError(refs)
+    with transaction.atomic():
+        target = field.target
+        field.delete()
+        audit(user=user, action="delete", object_type="context_field", object_key=target)
+
+
+def context_field_move(*, user: User, field: ContextField, offset: int) -> None:
+    with transaction.atomic():
+        rows = list(ContextField.objects.select_for_update().order_by("position", "id"))
+        if not _move(rows, field.pk, offset):
+            return
+        _renumber(ContextField, rows, "position", start=0)
+        audit(
+            user=user,
+            action="reorder",
+            object_type="context_field",
+            object_key=field.target,
+            detail={"order": [f.target for f in rows]},
+        )
+
+
+# -- escalation rules -----------------------------------------------------------------------------
+
+
+def rule_create(*, user: User, values: dict[str, Any]) -> EscalationRule:
+    """A new rule, evaluated after the existing ones; `values` excludes `order`."""
+    with transaction.atomic():
+        # Lock the rules (PostgreSQL refuses FOR UPDATE with an aggregate, so read the orders).
+        orders = list(EscalationRule.objects.select_for_update().values_list("order", flat=True))
+        rule = EscalationRule.objects.create(order=max(orders, default=0) + 1, **values)
+        audit(
+            user=user,
+            action="create",
+            object_type="rule",
+            object_key=rule.name,
+            detail={"queue": rule.queue.key},
+        )
+    return rule
+
+
+def rule_update(*, user: User, rule: EscalationRule, values: dict[str, Any]) -> EscalationRule:
+    old_name = EscalationRule.objects.filter(pk=rule.pk).values_list("name", flat=True).get()
+    with transaction.atomic():
+        for name, value in values.items():
+            setattr(rule, name, value)
+        rule.save(update_fields=list(values))
+        audit(
+            user=user,
+            action="update",
+            object_type="rule",
+            object_key=rule.name,
+            detail={"fields": sorted(values), "old_name": old_name},
+        )
+    return rule
+
+
+def rule_set_enabled(*, user: User, rule: EscalationRule, enabled: bool) -> EscalationRule:
+    with transaction.atomic():
+        rule.enabled = enabled
+        rule.save(update_fields=["enabled"])
+        audit(
+            user=user,
+            action="enable" if enabled else "disable",
+            object_type="rule",
+            object_key=rule.name,
+        )
+    return rule
+
+
+def rule_delete(*, user: User, rule: EscalationRule) -> None:
+    with transaction.atomic():
+        name = rule.name
+        rule.delete()
+        audit(user=user, action="delete", object_type="rule", object_key=name)
+
+
+def rule_move(*, user: User, rule: EscalationRule, offset: int) -> None:
+    """Move a rule `offset` places in the evaluation order; the orders become 1..n."""
+    with transaction.atomic():
+        rules = list(EscalationRule.objects.select_for_update().order_by("order", "id"))
+        if not _move(rules, rule.pk, offset):
+            return
+        _renumber(EscalationRule, rules, "order", start=1)
+        audit(
+            user=user,
+            action="reorder",
+            object_type="rule",
+            object_key=rule.name,
+            detail={"order": [r.name for r in rules]},
+        )

@@ -1,0 +1,115 @@
+"""Makers: context field mappings, with a live preview of a sample value through the engine."""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from handoff.models import ContextField
+from handoff.services.authoring import (
+    InUseError,
+    context_field_create,
+    context_field_delete,
+    context_field_move,
+    context_field_update,
+)
+from portal.maker_forms import SYSTEM_SOURCES, ContextFieldForm, known_variables, preview_mapping
+from portal.roles import AUTHORING, CONFIG_READERS, has_role, role_required, role_required_to_write
+from portal.views._common import AuthedRequest
+
+
+@role_required(*CONFIG_READERS)
+@require_GET
+def context_field_list(request: AuthedRequest) -> HttpResponse:
+    context = {
+        "fields": ContextField.objects.order_by("position", "id"),
+        "can_author": has_role(request.user, *AUTHORING),
+    }
+    return render(request, "portal/maker/context_fields.html", context)
+
+
+def _form_page(
+    request: AuthedRequest, form: ContextFieldForm, field: ContextField | None
+) -> HttpResponse:
+    context: dict[str, Any] = {
+        "form": form,
+        "field": field,
+        "variables": known_variables(),
+        "system_sources": SYSTEM_SOURCES,
+        "can_edit": has_role(request.user, *AUTHORING),
+    }
+    return render(request, "portal/maker/context_field_form.html", context)
+
+
+@role_required(*AUTHORING)
+@require_http_methods(["GET", "POST"])
+def context_field_new(request: AuthedRequest) -> HttpResponse:
+    form = ContextFieldForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        field = context_field_create(user=request.user, values=form.field_values())
+        messages.success(request, _("Context field “%(name)s” created.") % {"name": field.target})
+        return redirect("context_field_list")
+    return _form_page(request, form, None)
+
+
+@role_required_to_write(read=CONFIG_READERS, write=AUTHORING)
+@require_http_methods(["GET", "POST"])
+def context_field_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    field = get_object_or_404(ContextField, pk=pk)
+    form = ContextFieldForm(request.POST or None, instance=field)
+    if request.method == "POST" and form.is_valid():
+        try:
+            context_field_update(user=request.user, field=field, values=form.field_values())
+        except InUseError as error:
+            form.add_error(
+                "target",
+                _("The target cannot change while it is used by: %(refs)s.")
+                % {"refs": "; ".join(error.references)},
+            )
+        else:
+            messages.success(request, _("Context field “%(name)s” saved.") % {"name": field.target})
+            return redirect("context_field_list")
+    return _form_page(request, form, ContextField.objects.get(pk=pk))
+
+
+@role_required(*AUTHORING)
+@require_POST
+def context_field_remove(request: AuthedRequest, pk: int) -> HttpResponse:
+    field = get_object_or_404(ContextField, pk=pk)
+    try:
+        context_field_delete(user=request.user, field=field)
+    except InUseError as error:
+        messages.error(
+            request,
+            _("“%(name)s” was not deleted: it is used by %(refs)s.")
+            % {"name": field.target, "refs": "; ".join(error.references)},
+        )
+        return redirect("context_field_detail", pk=field.pk)
+    messages.success(request, _("Context field “%(name)s” deleted.") % {"name": field.target})
+    return redirect("context_field_list")
+
+
+@role_required(*AUTHORING)
+@require_POST
+def context_field_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    field = get_object_or_404(ContextField, pk=pk)
+    offset = -1 if request.POST.get("direction") == "up" else 1
+    context_field_move(user=request.user, field=field, offset=offset)
+    if request.htmx:
+        context = {
+            "fields": ContextField.objects.order_by("position", "id"),
+            "can_author": True,
+        }
+        return render(request, "portal/maker/context_fields.html#rows", context)
+    return redirect("context_field_list")
+
+
+@role_required(*CONFIG_READERS)
+@require_GET
+def context_field_preview(request: AuthedRequest) -> HttpResponse:
+    """The form's current mapping applied to a sample value; it saves nothing."""
+    result = preview_mapping(request.GET, request.GET.get("sample", ""))
+    return render(request, "portal/maker/context_field_form.html#preview", {"preview": result})
