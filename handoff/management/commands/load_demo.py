@@ -62,6 +62,7 @@ class Command(BaseCommand):
 
         self.stdout.write("")
         self.stdout.write(f"Portal: {PORTAL_URL}")
+        self.stdout.write("Demo web chat: http://127.0.0.1:8000/webchat/")
         self.stdout.write("")
         self.stdout.write(f"  {'login':<10} {'password':<16} role")
         for username, role in DEMO_USERS.items():
