@@ -70,3 +70,36 @@ def role_required_to_write(*, read: tuple[str, ...], write: tuple[str, ...]) -> 
         return wrapped
 
     return decorator
+
+
+_CONFIG = ["channel", "queue", "queuemembership", "bot", "skill", "agentskill"]
+_AUTHORED = ["topic", "topicnode", "contextfield", "escalationrule"]
+_READ_ALL = [*_CONFIG, *_AUTHORED, "configversion", "auditentry", "handoff", "handoffevent"]
+
+# Codenames of the handoff app's permissions each role's group holds (None: all of them).
+ROLE_PERMISSIONS: dict[str, list[str] | None] = {
+    ADMIN: None,
+    MAKER: [f"view_{m}" for m in _READ_ALL]
+    + [f"{a}_{m}" for a in ("add", "change", "delete") for m in _AUTHORED]
+    + ["add_configversion"],
+    ANALYST: [f"view_{m}" for m in _READ_ALL],
+    AGENT: ["view_handoff", "view_handoffevent", "change_handoff"],
+}
+
+
+def ensure_roles(**kwargs: Any) -> None:
+    """Create the role groups with their permissions if they are missing.
+
+    Runs after every migrate and after every database flush (post_migrate), so that tests
+    which flush the database between them still find the roles.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    handoff_perms = Permission.objects.filter(content_type__app_label="handoff")
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, created = Group.objects.get_or_create(name=role)
+        if created or not group.permissions.exists():
+            wanted = (
+                handoff_perms if codenames is None else handoff_perms.filter(codename__in=codenames)
+            )
+            group.permissions.set(wanted)
