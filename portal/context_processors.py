@@ -16,6 +16,7 @@ NAVIGATION = [
             ("queue_list", _("Queues")),
             ("bot_list", _("Bots and keys")),
             ("user_list", _("Users and roles")),
+            ("failure_list", _("Failed deliveries")),
         ],
     ),
     (

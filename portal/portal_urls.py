@@ -8,6 +8,7 @@ from django.urls import path
 from portal.views import (
     admin_bots,
     admin_channels,
+    admin_failures,
     admin_queues,
     admin_users,
     agent,
@@ -96,6 +97,8 @@ urlpatterns = [
     path("config/users/", admin_users.user_list, name="user_list"),
     path("config/users/new/", admin_users.user_new, name="user_new"),
     path("config/users/<int:pk>/", admin_users.user_edit, name="user_edit"),
+    path("config/failures/", admin_failures.failure_list, name="failure_list"),
+    path("config/failures/<uuid:pk>/retry/", admin_failures.failure_retry, name="failure_retry"),
     # What makers author (analysts read these pages; every write needs maker or admin).
     path("authoring/", home.maker_overview, name="maker_overview"),
     path("authoring/topics/", maker_topics.topic_list, name="topic_list"),

@@ -16,6 +16,7 @@ from handoff.models import (
     Channel,
     ContextField,
     EscalationRule,
+    Handoff,
     Queue,
     QueueMembership,
     Topic,
@@ -87,6 +88,22 @@ def make_rules(n: int, start: int) -> None:
     )
 
 
+def make_failures(n: int, start: int) -> None:
+    bot = Bot.objects.create(key=f"fb{start}", name="Failing bot")
+    queue = Queue.objects.create(key=f"fq{start}", name="Webhook queue")
+    Handoff.objects.bulk_create(
+        Handoff(
+            bot=bot,
+            queue=queue,
+            conversation_id=f"c{start + i}",
+            channel="webchat",
+            status="failed",
+            last_error="HTTP 500",
+        )
+        for i in range(n)
+    )
+
+
 @pytest.mark.parametrize(
     "url_name, make",
     [
@@ -99,6 +116,7 @@ def make_rules(n: int, start: int) -> None:
         ("rule_list", make_rules),
         ("config_overview", make_queues),
         ("maker_overview", make_rules),
+        ("failure_list", make_failures),
     ],
 )
 def test_it_lists_500_objects_in_constant_queries(

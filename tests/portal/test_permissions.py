@@ -79,6 +79,9 @@ def objects(db: Any, people: dict[str, User]) -> dict[str, Any]:
             queue=queue,
             agent=people["agent"],
         ),
+        "failure": Handoff.objects.create(
+            bot=bot, conversation_id="sweep-failed", channel="webchat", status="failed"
+        ),
     }
 
 
@@ -94,6 +97,7 @@ URL_OBJECTS = [
     ("topic", "topic", None),
     ("rule", None, "rule"),
     ("user", None, "user"),
+    ("failure", None, "failure"),
     ("bot", "bot", None),
 ]
 
@@ -179,8 +183,15 @@ def test_it_gives_admin_every_page() -> None:
 
 
 def test_it_lets_only_admins_change_admin_configuration() -> None:
-    admin_areas = ("channel_", "queue_", "bot_", "api_key_", "user_")
-    readers = {"channel_list", "queue_list", "queue_detail", "bot_list", "bot_detail"}
+    admin_areas = ("channel_", "queue_", "bot_", "api_key_", "user_", "failure_")
+    readers = {
+        "channel_list",
+        "queue_list",
+        "queue_detail",
+        "bot_list",
+        "bot_detail",
+        "failure_list",
+    }
     for pattern in patterns():
         name = pattern.name or ""
         if name.startswith(admin_areas) and name not in readers:

@@ -1,0 +1,38 @@
+"""Admin: handoffs whose webhook delivery failed after the last attempt, with retry."""
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from handoff.assignment import HandoffConflict
+from handoff.models import Handoff
+from handoff.webhooks import failed_deliveries, handoff_retry_delivery
+from portal.roles import ADMIN, ANALYST, role_required
+from portal.views._common import AuthedRequest
+
+PAGE_SIZE = 50
+
+
+@role_required(ADMIN, ANALYST)
+@require_GET
+def failure_list(request: AuthedRequest) -> HttpResponse:
+    page = Paginator(failed_deliveries(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "portal/failures/list.html", {"page": page})
+
+
+@role_required(ADMIN)
+@require_POST
+def failure_retry(request: AuthedRequest, pk: uuid.UUID) -> HttpResponse:
+    handoff = get_object_or_404(Handoff, pk=pk)
+    try:
+        handoff_retry_delivery(handoff_id=handoff.pk, user=request.user)
+    except HandoffConflict as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Delivery queued again: attempts start over."))
+    return redirect("failure_list")
