@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Expression, F, Func, Q, QuerySet
+from django.db.models import CharField, Count, Expression, F, Func, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -115,6 +115,72 @@ class Seconds(Func):
         )
 
 
+class SqliteLocalDay(Func):
+    """The local date ('YYYY-MM-DD') of a UTC timestamp on SQLite, without a Python function.
+
+    Django's TruncDate calls back into Python for every row on SQLite. Here the range's days
+    are cut into runs with one UTC offset (a time zone changes offset a few times a year), and
+    each run is `date(ts, '+offset seconds')`; a day that is not 24 hours long (the DST switch)
+    is named outright.
+    """
+
+    output_field = CharField()
+
+    def __init__(self, field_name: str, *, days: list[dt.date], tz: dt.tzinfo) -> None:
+        super().__init__(F(field_name))
+        self.runs: list[tuple[dt.datetime, str, str]] = []  # (end, "offset" | "date", value)
+        for day in days:
+            start = dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+            end = dt.datetime.combine(
+                day + dt.timedelta(days=1), dt.time.min, tzinfo=tz
+            ).astimezone(dt.UTC)
+            if end - start != dt.timedelta(days=1):
+                self.runs.append((end, "date", day.isoformat()))
+                continue
+            local = start.astimezone(tz).utcoffset() or dt.timedelta(0)
+            offset = f"{int(local.total_seconds()):+d} seconds"
+            if self.runs and self.runs[-1][1:] == ("offset", offset):
+                self.runs[-1] = (end, "offset", offset)
+            else:
+                self.runs.append((end, "offset", offset))
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **extra: Any) -> Any:  # type: ignore[override]
+        column, column_params = compiler.compile(self.source_expressions[0])
+        parts, params = [], []
+        for end, kind, value in self.runs:
+            then = f"date({column}, %s)" if kind == "offset" else "%s"
+            parts.append(f"WHEN {column} < %s THEN {then}")
+            params += [*column_params, connection.ops.adapt_datetimefield_value(end)]
+            params += [*column_params, value] if kind == "offset" else [value]
+        return f"(CASE {' '.join(parts)} ELSE NULL END)", params
+
+
+PG_ISO = 'YYYY-MM-DD"T"HH24:MI:SS.US'
+
+
+class IsoUtc(Func):
+    """A timestamp as ISO-8601 text in UTC, made by the database (the export's hot path).
+
+    SQLite keeps datetimes as 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC: the same text as
+    Python's isoformat() once the space is a 'T' and the offset is added.
+    """
+
+    output_field = CharField()
+    template = "(REPLACE(%(expressions)s, ' ', 'T') || '+00:00')"
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            # Like isoformat(), no fraction when it is zero.
+            template=(
+                f"(REPLACE(to_char(%(expressions)s AT TIME ZONE 'UTC', '{PG_ISO}'), '.000000', '')"
+                " || '+00:00')"
+            ),
+            **extra,
+        )
+
+
 def handoffs(filters: Filters) -> QuerySet[Handoff]:
     """The handoffs the filters select: created in the date range, in the analyst's zone."""
     qs = Handoff.objects.filter(created_at__gte=filters.since, created_at__lt=filters.until)
@@ -166,12 +232,18 @@ class Totals:
 
 
 def totals(qs: QuerySet[Handoff]) -> Totals:
-    """One query: every outcome count, and abandonment (cancelled before assignment)."""
-    counts: dict[str, Any] = {"total": Count("pk")}
+    """One query: every outcome count, and abandonment (cancelled before assignment).
+
+    COUNT(created_at) rather than COUNT(id): created_at is in the reporting index, id is not,
+    and counting id would make SQLite read every row.
+    """
+    counts: dict[str, Any] = {"total": Count("*")}
     for outcome in OUTCOMES:
         statuses = [s for s, o in OUTCOME_OF_STATUS.items() if o == outcome]
-        counts[outcome] = Count("pk", filter=Q(status__in=statuses))
-    counts["abandoned"] = Count("pk", filter=Q(status="cancelled", assigned_at__isnull=True))
+        counts[outcome] = Count("created_at", filter=Q(status__in=statuses))
+    counts["abandoned"] = Count(
+        "created_at", filter=Q(status="cancelled", assigned_at__isnull=True)
+    )
     row = qs.aggregate(**counts)
     return Totals(**{name: value or 0 for name, value in row.items()})
 
@@ -188,16 +260,16 @@ class DayRow:
 
 def by_day(qs: QuerySet[Handoff], filters: Filters) -> list[DayRow]:
     """One query: handoffs created per day and status; days without any show as zeros."""
-    rows = (
-        qs.annotate(day=TruncDate("created_at", tzinfo=filters.tz))
-        .values("day", "status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    local_day: Expression
+    if connection.vendor == "sqlite":
+        local_day = SqliteLocalDay("created_at", days=filters.days, tz=filters.tz)
+    else:
+        local_day = TruncDate("created_at", tzinfo=filters.tz)
+    rows = qs.annotate(day=local_day).values("day", "status").annotate(n=Count("*")).order_by()
     days = {day: DayRow(day=day, counts=dict.fromkeys(OUTCOMES, 0)) for day in filters.days}
     for row in rows:
         day = row["day"]
-        if isinstance(day, str):  # some SQLite builds hand the date back as text
+        if isinstance(day, str):  # SqliteLocalDay gives 'YYYY-MM-DD' text
             day = dt.date.fromisoformat(day)
         if day in days:
             days[day].counts[OUTCOME_OF_STATUS.get(row["status"], "waiting")] += row["n"]
@@ -218,7 +290,7 @@ class Slice:
 def breakdown(qs: QuerySet[Handoff], field_name: str, *, limit: int = 20) -> list[Slice]:
     """One query: handoffs per value of `field_name`, largest first, at most `limit` rows."""
     rows = list(
-        qs.values(field_name).annotate(n=Count("pk")).order_by("-n", field_name)[: limit + 1]
+        qs.values(field_name).annotate(n=Count("*")).order_by("-n", field_name)[: limit + 1]
     )
     total = sum(r["n"] for r in rows)
     if len(rows) > limit:
@@ -240,11 +312,11 @@ class WaitRow:
 
 
 def percentile_sql(qs: QuerySet[Handoff]) -> tuple[str, list[Any]]:
-    """The SQL of the percentile query: per metric and queue (and over all queues), p50/p90.
+    """The SQL of the percentile query: per metric and queue, and over all queues, p50/p90.
 
     Linear interpolation between the ranks floor((n-1)p) and the next one, as percentile_cont.
     Integer division keeps floor() portable (SQLite has no FLOOR without its math extension,
-    and PostgreSQL's CAST rounds).
+    and PostgreSQL's CAST rounds). Only the rows at those ranks reach the final GROUP BY.
     """
     parts: list[str] = []
     params: list[Any] = []
@@ -255,12 +327,11 @@ def percentile_sql(qs: QuerySet[Handoff]) -> tuple[str, list[Any]]:
             .values_list("queue_key", "metric_v")
         )
         sql, sql_params = base.query.sql_with_params()
-        # The metric names and the all-queues key are constants of this module, not input.
-        for group in ("s.queue_key", f"'{ALL_QUEUES}'"):
-            parts.append(f"SELECT '{name}' AS m, {group} AS g, s.metric_v AS v FROM ({sql}) s")  # noqa: S608
-            params.extend(sql_params)
+        # The metric names are constants of this module, not input; values are parameters.
+        parts.append(f"SELECT '{name}' AS m, s.queue_key AS g, s.metric_v AS v FROM ({sql}) s")  # noqa: S608
+        params.extend(sql_params)
     union = " UNION ALL ".join(parts)
-    cases = []
+    cases, ranks = [], []
     for p in PERCENTILES:
         lo = f"(((r.n - 1) * {p}) / 100)"
         frac = f"(((r.n - 1) * {p} - {lo} * 100) / 100.0)"
@@ -268,14 +339,22 @@ def percentile_sql(qs: QuerySet[Handoff]) -> tuple[str, list[Any]]:
             f"SUM(CASE WHEN r.i = {lo} THEN r.v * (1 - {frac}) "
             f"WHEN r.i = {lo} + 1 THEN r.v * {frac} ELSE 0 END) AS p{p}"
         )
-    # Only constants and the ORM's own SQL are joined here; every value is a parameter.
-    ranked = (
-        "SELECT u.m, u.g, u.v, "
-        "ROW_NUMBER() OVER (PARTITION BY u.m, u.g ORDER BY u.v) - 1 AS i, "
-        "COUNT(*) OVER (PARTITION BY u.m, u.g) AS n"
+        ranks += [lo, f"{lo} + 1"]
+    figures = "MAX(r.n) AS n, " + ", ".join(cases)
+    keep = f"r.i IN ({', '.join(ranks)})"
+
+    def ranked(partition: str, group: str) -> str:
+        rank = f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY base.v) - 1 AS i"
+        size = f"COUNT(*) OVER (PARTITION BY {partition}) AS n"
+        return f"SELECT base.m, {group} AS g, base.v, {rank}, {size} FROM base"  # noqa: S608
+
+    per_queue = f"SELECT r.m, r.g, {figures} FROM ({ranked('base.m, base.g', 'base.g')}) r"  # noqa: S608
+    overall = f"SELECT r.m, r.g, {figures} FROM ({ranked('base.m', repr(ALL_QUEUES))}) r"  # noqa: S608
+    # The CTE is used twice, so both databases compute it once.
+    sql = (
+        f"WITH base AS ({union}) {per_queue} WHERE {keep} GROUP BY r.m, r.g "
+        f"UNION ALL {overall} WHERE {keep} GROUP BY r.m, r.g"
     )
-    head = "SELECT r.m, r.g, MAX(r.n) AS n, " + ", ".join(cases)
-    sql = f"{head} FROM ({ranked} FROM ({union}) AS u) AS r GROUP BY r.m, r.g"
     return sql, params
 
 
@@ -347,11 +426,18 @@ def export_rows(filters: Filters, *, chunk_size: int = 2000) -> Iterator[tuple[A
     wait: Expression = Seconds("assigned_at", "queued_at")
     qs = (
         handoffs(filters)
-        .annotate(wait_to_accept=wait)
+        .annotate(
+            wait_to_accept=wait,
+            created_iso=IsoUtc("created_at"),
+            queued_iso=IsoUtc("queued_at"),
+            offered_iso=IsoUtc("offered_at"),
+            assigned_iso=IsoUtc("assigned_at"),
+            closed_iso=IsoUtc("closed_at"),
+        )
         .order_by("created_at", "id")
         .values_list(
             "id",
-            "created_at",
+            "created_iso",
             "bot__key",
             "channel",
             "topic",
@@ -360,10 +446,10 @@ def export_rows(filters: Filters, *, chunk_size: int = 2000) -> Iterator[tuple[A
             "reason",
             "status",
             "priority",
-            "queued_at",
-            "offered_at",
-            "assigned_at",
-            "closed_at",
+            "queued_iso",
+            "offered_iso",
+            "assigned_iso",
+            "closed_iso",
             "wait_to_accept",
         )
     )

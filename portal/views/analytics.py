@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, resolve, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from handoff import analytics, charts
 from handoff.models import Bot, Channel, Handoff, Queue, Topic
-from portal.roles import ADMIN, ANALYST, role_required
+from portal.roles import ADMIN, ANALYST, has_role, role_required
 
 MAX_DAYS = 366
 FAILURES_URL_NAME = "failure_list"
@@ -184,12 +184,14 @@ def _overall(board: analytics.Dashboard) -> dict[str, str] | None:
     }
 
 
-def _failures_url() -> str:
-    # The portal's failures list (DESIGN §6) belongs to the delivery work; link it when it exists.
+def _failures_url(user: Any) -> str:
+    """The portal's failures list (DESIGN §6), when it exists and this user may open it."""
     try:
-        return reverse(FAILURES_URL_NAME)
+        url = reverse(FAILURES_URL_NAME)
     except NoReverseMatch:
         return ""
+    allowed = getattr(resolve(url).func, "allowed_roles", ())
+    return url if has_role(user, *allowed) else ""
 
 
 @role_required(ADMIN, ANALYST)
@@ -227,7 +229,7 @@ def analytics_index(request: HttpRequest) -> HttpResponse:
             ],
             metrics=METRIC_LABELS,
             overall=_overall(board),
-            failures_url=_failures_url(),
+            failures_url=_failures_url(request.user),
             export_query=urlencode(query),
             failed_query=failed_query,
         )
@@ -240,7 +242,10 @@ class _Echo:
 
 
 def _iso(value: Any) -> str:
-    return value.isoformat() if value is not None else ""
+    # The database formats timestamps (handoff.analytics.IsoUtc); a datetime is the fallback.
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:

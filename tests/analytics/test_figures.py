@@ -161,3 +161,20 @@ def test_it_matches_postgresql_percentile_cont(data: dict) -> None:
     for queue, (p50, p90) in expected.items():
         assert waits[queue]["wait_to_accept"]["p50"] == pytest.approx(p50)
         assert waits[queue]["wait_to_accept"]["p90"] == pytest.approx(p90)
+
+
+def test_it_cuts_days_at_local_midnight_across_a_dst_change(bot: Any) -> None:
+    # Europe/Paris leaves summer time on 2026-10-25: that day has 25 hours.
+    utc = dt.UTC
+    for when in (
+        dt.datetime(2026, 10, 24, 21, 30, tzinfo=utc),  # 23:30 CEST on the 24th
+        dt.datetime(2026, 10, 24, 22, 30, tzinfo=utc),  # 00:30 CEST on the 25th
+        dt.datetime(2026, 10, 25, 22, 30, tzinfo=utc),  # 23:30 CET on the 25th
+        dt.datetime(2026, 10, 25, 23, 30, tzinfo=utc),  # 00:30 CET on the 26th
+    ):
+        make_handoff(bot, created=when, status="queued")
+    paris = analytics.dashboard(
+        Filters(start=dt.date(2026, 10, 24), end=dt.date(2026, 10, 26), tz=ZoneInfo("Europe/Paris"))
+    )
+    assert [d.total for d in paris.days] == [1, 2, 1]
+    assert paris.totals.total == 4
