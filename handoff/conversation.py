@@ -99,24 +99,55 @@ def _similar(a: str, b: str) -> float:
     return matcher.ratio()
 
 
-def phrase_score(message: str, phrase: str) -> float:
-    """How well a normalised phrase occurs in a normalised message, 0..1.
+class _Message:
+    """A normalised message and its runs of words, built once and compared with every phrase."""
+
+    def __init__(self, text: str) -> None:
+        self.text = normalise(text)
+        self.padded = f" {self.text} "
+        self.words = self.text.split()[:MATCH_TOKEN_LIMIT]
+        self._windows: dict[int, list[str]] = {}
+
+    def windows(self, width: int) -> list[str]:
+        found = self._windows.get(width)
+        if found is None:
+            count = max(1, len(self.words) - width + 1)
+            found = [" ".join(self.words[i : i + width]) for i in range(count)]
+            self._windows[width] = found
+        return found
+
+
+def phrase_score(message: "str | _Message", phrase: str) -> float:
+    """How well a normalised phrase occurs in a message, 0..1.
 
     1.0 when the phrase's words occur as they are; else the best SequenceMatcher ratio
     between the phrase and any run of the message's words of about the phrase's length, so
     that "wheres my ordr" still finds "where is my order".
     """
-    if not message or not phrase:
+    said = message if isinstance(message, _Message) else _Message(message)
+    if not said.text or not phrase:
         return 0.0
-    if f" {phrase} " in f" {message} ":
+    if f" {phrase} " in said.padded:
         return 1.0
-    words = message.split()[:MATCH_TOKEN_LIMIT]
+    if len(phrase) < EXACT_BELOW:
+        return 0.0
+    # The phrase is the matcher's second sequence, whose analysis SequenceMatcher keeps.
+    matcher = SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(phrase)
     size = len(phrase.split())
     best = 0.0
     for width in range(max(1, size - 1), size + 2):
-        for start in range(0, max(1, len(words) - width + 1)):
-            window = " ".join(words[start : start + width])
-            best = max(best, _similar(window, phrase))
+        for window in said.windows(width):
+            total = len(window) + len(phrase)
+            # The ratio can never exceed this: skip windows whose length alone rules them out.
+            if len(window) < EXACT_BELOW or 2 * min(len(window), len(phrase)) < (
+                MATCH_THRESHOLD * total
+            ):
+                continue
+            matcher.set_seq1(window)
+            if matcher.quick_ratio() < MATCH_THRESHOLD:
+                continue
+            best = max(best, matcher.ratio())
     return best if best >= MATCH_THRESHOLD else 0.0
 
 
@@ -131,22 +162,26 @@ def match_topic(doc: dict[str, Any], text: str) -> str | None:
     """The key of the topic whose trigger phrase best matches `text` (fallback never does).
 
     Ties go to the longer phrase (the more specific), then to the escalate topic, then to the
-    topic listed first.
+    topic listed first. Phrases present as they are beat any near match, so the fuzzy pass
+    (the costly one) runs only when no phrase is present as it is.
     """
-    message = normalise(text)
+    message = _Message(text)
+    candidates = [
+        (key, phrase)
+        for topic in _topics(doc)
+        if isinstance(key := topic.get("key"), str) and key != "fallback"
+        for phrase in _topic_phrases(topic)
+    ]
+    exact = [(key, phrase) for key, phrase in candidates if f" {phrase} " in message.padded]
     best: tuple[float, int, int] | None = None
     found = None
-    for topic in _topics(doc):
-        key = topic.get("key")
-        if key == "fallback" or not isinstance(key, str):
+    for key, phrase in exact or candidates:
+        score = 1.0 if exact else phrase_score(message, phrase)
+        if score <= 0:
             continue
-        for phrase in _topic_phrases(topic):
-            score = phrase_score(message, phrase)
-            if score <= 0:
-                continue
-            rank = (score, len(phrase), 1 if key == "escalate" else 0)
-            if best is None or rank > best:
-                best, found = rank, key
+        rank = (score, len(phrase), 1 if key == "escalate" else 0)
+        if best is None or rank > best:
+            best, found = rank, key
     return found
 
 
