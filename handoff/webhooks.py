@@ -24,7 +24,7 @@ from handoff.models import Bot, Handoff, Queue, User
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN_SECONDS = 5
+LEASE_MARGIN_SECONDS = 2
 # The sweep leaves alone what was queued or published this recently (the publish is on its way).
 SWEEP_GRACE_SECONDS = 5
 # A published delivery that never started is published again after this long.

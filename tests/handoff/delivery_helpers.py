@@ -7,6 +7,7 @@ import hmac
 import http.server
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -194,18 +195,23 @@ def celery_broker(url: str) -> Iterator[None]:
         else:
             options["socket_timeout"] = 2
         app.conf.broker_transport_options = options
-        app.conf.broker_write_url = None
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Celery reads CELERY_BROKER_(WRITE_)URL from the environment before its settings.
+        os.environ["CELERY_BROKER_WRITE_URL"] = to
+        # kombu keeps one pool per broker URL; dropping the references picks the right one.
         app._pool = None
         app.amqp._producer_pool = None
 
-    previous = app.conf.broker_url
+    previous = app.conf.broker_write_url
+    saved = os.environ.get("CELERY_BROKER_WRITE_URL")
     switch(url)
     try:
         yield
     finally:
         switch(previous)
+        if saved is None:
+            os.environ.pop("CELERY_BROKER_WRITE_URL", None)
+        else:
+            os.environ["CELERY_BROKER_WRITE_URL"] = saved
 
 
 def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
