@@ -246,8 +246,9 @@ def test_it_finds_webhook_handoffs_nobody_works_on(db: Any) -> None:
     never = make_handoff(queue, now=now - timedelta(seconds=30))
     just_queued = make_handoff(queue, now=now)
     published = make_handoff(queue, now=now - timedelta(seconds=30), dispatched_at=now)
-    lost = make_handoff(queue, now=now - timedelta(minutes=5),
-                        dispatched_at=now - timedelta(minutes=5))  # fmt: skip
+    lost = make_handoff(
+        queue, now=now - timedelta(minutes=5), dispatched_at=now - timedelta(minutes=5)
+    )
     waiting_retry = make_handoff(
         queue, dispatched_at=now - timedelta(seconds=10), next_attempt_at=now + timedelta(minutes=1)
     )
@@ -278,8 +279,9 @@ def test_it_signs_status_callbacks_with_the_bots_secret(db: Any) -> None:
     assert (first.outcome, second.outcome) == (Outcome.RETRY, Outcome.DELIVERED)
     bot.refresh_from_db()
     assert bot.status_callback_secret.startswith("whsec_")
-    assert all(verify_signature(bot.status_callback_secret, r.headers, r.body)
-               for r in receiver.requests)  # fmt: skip
+    assert all(
+        verify_signature(bot.status_callback_secret, r.headers, r.body) for r in receiver.requests
+    )
     assert len(set(receiver.delivered_ids())) == 1
     body = json.loads(receiver.requests[-1].body)
     assert body["name"] == "handoff.status"

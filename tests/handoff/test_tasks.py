@@ -93,10 +93,12 @@ def test_it_sweeps_waiting_work_past_max_wait(db: Any) -> None:
 def test_it_expires_idempotency_keys_after_a_day(db: Any) -> None:
     bot = make_bot()
     now = timezone.now()
-    IdempotencyKey.objects.create(bot=bot, key="old", request_hash="x",
-                                  created_at=now - timedelta(hours=25))  # fmt: skip
-    IdempotencyKey.objects.create(bot=bot, key="new", request_hash="x",
-                                  created_at=now - timedelta(hours=23))  # fmt: skip
+    IdempotencyKey.objects.create(
+        bot=bot, key="old", request_hash="x", created_at=now - timedelta(hours=25)
+    )
+    IdempotencyKey.objects.create(
+        bot=bot, key="new", request_hash="x", created_at=now - timedelta(hours=23)
+    )
 
     assert tasks.expire_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]

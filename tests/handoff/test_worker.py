@@ -90,7 +90,7 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-            ],  # fmt: skip
+            ],
             cwd=settings.BASE_DIR,
             env=env,
             stdout=self.out,
@@ -99,8 +99,10 @@ class Worker:
         )
 
     def wait_ready(self, timeout: float = 30) -> None:
-        ok = wait_until(lambda: " ready." in self.log.read_text() or self.process.poll() is not None,
-                        timeout)  # fmt: skip
+        def started() -> bool:
+            return " ready." in self.log.read_text() or self.process.poll() is not None
+
+        ok = wait_until(started, timeout)
         assert ok and self.process.poll() is None, self.log.read_text()[-3000:]
 
     def kill(self) -> None:
@@ -165,8 +167,10 @@ def test_it_delivers_what_arrived_while_the_broker_was_down(
 
         # The broker is back: one sweep (as beat runs it) publishes them all again.
         assert sweep_run(now=timezone.now() + timedelta(seconds=10))["republished"] == 5
-        assert wait_until(lambda: Handoff.objects.filter(pk__in=ids, status="delivered").count() == 5,
-                          timeout=20), list(Handoff.objects.values_list("status", "last_error"))  # fmt: skip
+        delivered = Handoff.objects.filter(pk__in=ids, status="delivered")
+        assert wait_until(lambda: delivered.count() == 5, timeout=20), list(
+            Handoff.objects.values_list("status", "last_error")
+        )
 
     secret = Queue.objects.get(key="billing").webhook_secret
     assert sorted(r.json()["id"] for r in receiver.requests) == sorted(ids)
