@@ -44,6 +44,7 @@ class SectionDiff:
     section: str
     object_type: str
     items: list[ItemChange] = field(default_factory=list)
+    label: str = ""  # for display; the portal sets a translated one
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[SectionDiff]:

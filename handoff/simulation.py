@@ -209,11 +209,7 @@ def simulate(
     decision = decide(config.document, data, bot_key=bot_key, queue_states=states, now=now)
     result.decision = decision
     result.lines = explain_text(decision)
-    result.rules = [
-        {"rule": s["rule"], "result": s["result"], "text": s["text"]}
-        for s in decision.explanation
-        if s.get("step") == "rule"
-    ]
+    result.rules = rule_outcomes(decision, config.document)
     result.queues = queue_reports(decision, config, states)
     if decision.errors:
         return fail(
@@ -225,6 +221,33 @@ def simulate(
             ),
         )
     return result
+
+
+def rule_outcomes(decision: Decision, document: dict[str, Any]) -> list[dict[str, str]]:
+    """Every rule in evaluation order: matched, why not, or not evaluated after the match."""
+    seen = [
+        {"rule": s["rule"], "result": s["result"], "text": s["text"]}
+        for s in decision.explanation
+        if s.get("step") == "rule"
+    ]
+    rules = [r for r in document.get("rules") or () if isinstance(r, dict)]
+    # The engine's order (routing.compile_snapshot): by `order`, else the position; ties keep
+    # document order (a stable sort).
+    ordered = [r for _, r in sorted(enumerate(rules), key=lambda p: _rule_order(p[1], p[0]))]
+    for rule in ordered[len(seen) :]:
+        seen.append(
+            {
+                "rule": str(rule.get("name")),
+                "result": "not_evaluated",
+                "text": _("Not evaluated: the first matching rule wins."),
+            }
+        )
+    return seen
+
+
+def _rule_order(rule: dict[str, Any], index: int) -> int:
+    value = rule.get("order")
+    return value if isinstance(value, int) and not isinstance(value, bool) else index
 
 
 def queue_reports(

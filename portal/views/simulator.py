@@ -156,6 +156,12 @@ def simulator(request: AuthedRequest) -> HttpResponse:
         "bot": post.get("bot") or (choices["bots"][0] if choices["bots"] else ""),
         "form_errors": {},
     }
+    # Start from a channel the bot may use, so that the first run routes rather than 403s.
+    context["default_channel"] = Channel.objects.filter(
+        bots__key=context["bot"], enabled=True
+    ).order_by("key").values_list("key", flat=True).first() or (
+        choices["channels"][0] if choices["channels"] else ""
+    )
     if request.method == "POST":
         context.update(_run(post, context["mode"], context["bot"]))
     context["rows"] = _rows(post, context["form_errors"]) or [

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from handoff.config_diff import config_diff
+from handoff.config_diff import SectionDiff, config_diff
 from handoff.config_document import (
     ConfigDocumentError,
     ConfigError,
@@ -50,6 +50,25 @@ PROBLEM_PAGES: dict[str, tuple[str, list[tuple[str, str]], str | None]] = {
     "agents": ("username", [("user_edit", "pk")], "user_list"),
     "skills": ("key", [], None),
 }
+
+
+SECTION_LABELS = {
+    "channels": gettext_lazy("Channels"),
+    "queues": gettext_lazy("Queues"),
+    "skills": gettext_lazy("Skills"),
+    "agents": gettext_lazy("Agents and their skills"),
+    "bots": gettext_lazy("Bots"),
+    "topics": gettext_lazy("Topics"),
+    "context_fields": gettext_lazy("Context fields"),
+    "rules": gettext_lazy("Escalation rules"),
+}
+
+
+def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[SectionDiff]:
+    sections = config_diff(old, new)
+    for section in sections:
+        section.label = str(SECTION_LABELS.get(section.section, section.section))
+    return sections
 
 
 def _may_open(url: str, roles: set[str]) -> bool:
@@ -144,7 +163,7 @@ def _publish_page(
         "latest": latest,
         # The exact check, against the document publish would store.
         "changed": latest is None or draft != latest.document,
-        "diff": config_diff(latest.document if latest else {}, draft),
+        "diff": diff_documents(latest.document if latest else {}, draft),
         "problems": problem_links(errors if errors is not None else found, draft, request.user),
         "failed": errors is not None,
     }
@@ -192,7 +211,7 @@ def version_diff(request: AuthedRequest) -> HttpResponse:
         elif numbers:
             a, b = str(numbers[0]), DRAFT
     old, new = _side(a), _side(b)
-    diff = config_diff(old[1], new[1]) if old and new else None
+    diff = diff_documents(old[1], new[1]) if old and new else None
     context = {
         "numbers": numbers,
         "a": old[0] if old else "",
@@ -226,7 +245,7 @@ def version_rollback(request: AuthedRequest) -> HttpResponse:
         "version": version,
         "latest": latest,
         "numbers": list(ConfigVersion.objects.order_by("-number").values_list("number", flat=True)),
-        "diff": config_diff(latest.document, version.document) if version and latest else None,
+        "diff": diff_documents(latest.document, version.document) if version and latest else None,
         "problems": problems,
     }
     return render(request, "portal/versions/rollback.html", context)

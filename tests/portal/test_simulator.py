@@ -80,6 +80,11 @@ def test_it_explains_why_each_rule_did_not_match(
     result = run_json(client, maker, payload).context["result"]
     outcomes = {r["rule"]: r["result"] for r in result.rules}
     assert outcomes == {"VIP billing": "no_match", "After hours": "matched"}
+    first = run_json(client, maker, body()).context["result"]
+    assert [(r["rule"], r["result"]) for r in first.rules] == [
+        ("VIP billing", "matched"),
+        ("After hours", "not_evaluated"),
+    ]
     # The closed queue rejects: the queue state shows closed and the overflow taken.
     assert result.decision.status == "rejected"
     assert result.decision.message == "We are closed."
@@ -127,6 +132,13 @@ def test_it_shows_a_bad_variable_value_at_its_row(
     assert "result" not in response.context
     assert response.context["rows"][0]["error"]
     assert "is not a number" in response.content.decode()
+
+
+def test_it_starts_from_a_channel_the_bot_may_use(
+    client: Client, configured: None, maker: User
+) -> None:
+    login(client, maker)
+    assert client.get(URL).context["default_channel"] == "webchat"
 
 
 def test_it_adds_a_variable_row_in_place(client: Client, maker: User) -> None:
