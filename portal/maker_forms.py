@@ -19,6 +19,7 @@ from handoff.conditions import number_text, to_bool, to_number
 from handoff.mapping import compile_fields, map_context, show, stored_form, system_fields
 from handoff.models import ContextField, EscalationRule, Queue, Skill, Topic, TopicNode
 from handoff.routing import TEMPLATE_RE
+from portal.forms import FIELD_TEMPLATE, PortalFormMixin
 
 # The system fields a context field can read, in the order the engine defines them.
 SYSTEM_SOURCES: list[str] = list(system_fields({}, bot_key="preview"))
@@ -160,7 +161,7 @@ def known_rule_fields() -> dict[str, str]:
 # -- topics ---------------------------------------------------------------------------------------
 
 
-class TopicForm(forms.ModelForm):
+class TopicForm(PortalFormMixin, forms.ModelForm):
     trigger_phrases_text = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -205,7 +206,7 @@ class TopicForm(forms.ModelForm):
 NODE_ERROR_FIELDS = {"id": "node_id", "op": "operator"}
 
 
-class NodeForm(forms.Form):
+class NodeForm(PortalFormMixin, forms.Form):
     node_id = forms.SlugField(
         max_length=cv.KEY_MAX,
         label=_("Node id"),
@@ -378,7 +379,7 @@ class NodeForm(forms.Form):
 # -- context fields -------------------------------------------------------------------------------
 
 
-class ContextFieldForm(forms.ModelForm):
+class ContextFieldForm(PortalFormMixin, forms.ModelForm):
     default = forms.CharField(
         required=False,
         max_length=4000,
@@ -584,7 +585,7 @@ def condition_rows(data: Any, prefix: str = "cond") -> list[dict[str, str]]:
 LEVEL_CHOICES = [("", _("not required")), *((str(n), str(n)) for n in range(1, 6))]
 
 
-class RuleForm(forms.Form):
+class RuleForm(PortalFormMixin, forms.Form):
     name = forms.CharField(max_length=cv.NAME_MAX, label=_("Name"))
     mode = forms.ChoiceField(
         choices=[("all", _("all conditions hold")), ("any", _("any condition holds"))],
@@ -631,9 +632,11 @@ class RuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.skills = list(Skill.objects.order_by("key"))
         for skill in self.skills:
-            self.fields[f"skill__{skill.key}"] = forms.ChoiceField(
+            level = forms.ChoiceField(
                 required=False, choices=LEVEL_CHOICES, label=f"{skill.name} ({skill.key})"
             )
+            level.template_name = FIELD_TEMPLATE  # type: ignore[attr-defined]
+            self.fields[f"skill__{skill.key}"] = level
         # One query for the select, not one per render of the choices.
         queues = list(Queue.objects.order_by("priority", "key"))
         queue_field = self.fields["queue"]
