@@ -290,3 +290,27 @@ def test_it_signs_status_callbacks_with_the_bots_secret(db: Any) -> None:
     assert body["handoff"]["agent"] == {"display_name": "Ben Agent"}
     assert handoff.events.get(type="status_callback").detail["outcome"] == "sent"
     assert Handoff.objects.get(pk=handoff.pk).status == "assigned"
+
+
+def test_it_lists_and_retries_failed_deliveries_from_the_command_line(db: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    queue = webhook_queue("https://hooks.example.com/x")
+    failed = make_handoff(queue, status="failed", last_error="HTTP 500: boom", delivery_attempts=8)
+    out = StringIO()
+    call_command("retry_failed", "--list", stdout=out)
+    assert str(failed.pk) in out.getvalue()
+    assert "HTTP 500: boom" in out.getvalue()
+
+    out = StringIO()
+    call_command("retry_failed", str(failed.pk), stdout=out)
+    failed.refresh_from_db()
+    assert (failed.status, failed.delivery_attempts) == ("queued", 0)
+    assert "1 handoff(s)" in out.getvalue()
+    with pytest.raises(CommandError, match="Only a failed"):
+        call_command("retry_failed", str(failed.pk), stdout=StringIO())
+    out = StringIO()
+    call_command("retry_failed", stdout=out)
+    assert "no failed deliveries" in out.getvalue()
