@@ -62,9 +62,3 @@ def maker_overview(request: HttpRequest) -> HttpResponse:
     }
     queues = Queue.objects.annotate(rule_count=Count("rules")).order_by("priority", "key")[:20]
     return render(request, "portal/home/maker_overview.html", {"counts": counts, "queues": queues})
-
-
-@role_required(ADMIN, AGENT)
-@require_GET
-def agent_workspace(request: HttpRequest) -> HttpResponse:
-    return render(request, "agent/workspace.html")
