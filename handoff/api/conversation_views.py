@@ -66,7 +66,7 @@ def bot_conversation(bot: Any, conversation_id: uuid.UUID) -> Conversation:
 
 
 class ConversationStartApi(BotApi):
-    class InputSerializer(StrictSerializer):
+    class ConversationStartInput(StrictSerializer):
         channel = serializers.CharField(max_length=100)
         locale = serializers.CharField(max_length=35, required=False, allow_blank=True)
         customer = CustomerSerializer(required=False)
@@ -76,9 +76,13 @@ class ConversationStartApi(BotApi):
                 raise serializers.ValidationError("Expected a BCP-47 tag such as en-US.")
             return value
 
-    class OutputSerializer(serializers.Serializer):
+    class ConversationStarted(serializers.Serializer):
         id = serializers.UUIDField()
         replies = serializers.ListField(child=serializers.CharField())
+
+    # drf-spectacular names schema components after the class: keep them unique.
+    InputSerializer = ConversationStartInput
+    OutputSerializer = ConversationStarted
 
     @extend_schema(
         operation_id="conversation_start",
@@ -119,10 +123,10 @@ class ConversationStartApi(BotApi):
 
 
 class ConversationMessageApi(BotApi):
-    class InputSerializer(StrictSerializer):
+    class ConversationMessageInput(StrictSerializer):
         text = serializers.CharField(max_length=MAX_TEXT, trim_whitespace=False)
 
-    class OutputSerializer(serializers.Serializer):
+    class ConversationTurn(serializers.Serializer):
         replies = serializers.ListField(child=serializers.CharField())
         variables = serializers.DictField()
         ended = serializers.BooleanField()
@@ -130,6 +134,9 @@ class ConversationMessageApi(BotApi):
         error = HandoffErrorOut(
             allow_null=True, help_text="Why a transfer could not create a handoff."
         )
+
+    InputSerializer = ConversationMessageInput
+    OutputSerializer = ConversationTurn
 
     @extend_schema(
         operation_id="conversation_message",
@@ -166,7 +173,7 @@ class ConversationMessageApi(BotApi):
 
 
 class ConversationDetailApi(BotApi):
-    class OutputSerializer(serializers.Serializer):
+    class ConversationDetail(serializers.Serializer):
         id = serializers.UUIDField()
         channel = serializers.CharField()
         created_at = serializers.DateTimeField()
@@ -177,6 +184,8 @@ class ConversationDetailApi(BotApi):
         ended = serializers.BooleanField()
         transcript = serializers.ListField(child=serializers.DictField())
         handoff = ConversationHandoffOut(allow_null=True)
+
+    OutputSerializer = ConversationDetail
 
     @extend_schema(
         operation_id="conversation_get",
