@@ -16,6 +16,7 @@ NAVIGATION = [
             ("queue_list", _("Queues")),
             ("bot_list", _("Bots and keys")),
             ("user_list", _("Users and roles")),
+            ("skill_list", _("Skills")),
             ("failure_list", _("Failed deliveries")),
         ],
     ),

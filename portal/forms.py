@@ -15,7 +15,7 @@ from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
 from handoff.config_validation import _is_private_host
-from handoff.models import Bot, Channel, OverflowAction, Queue, User
+from handoff.models import Bot, Channel, OverflowAction, Queue, Skill, User
 from handoff.services.portal_config import queue_overflow_cycle
 from portal.roles import ADMIN, AGENT, ANALYST, MAKER
 
@@ -453,3 +453,68 @@ class UserUpdateForm(PortalFormMixin, forms.Form):
         if self.target.pk == self.editor.pk and not active:
             raise ValidationError(_("You cannot deactivate yourself."))
         return active
+
+
+class SkillForm(PortalFormMixin, forms.ModelForm):
+    key = forms.RegexField(
+        regex=r"^[a-z0-9][a-z0-9_.:-]*\Z",
+        max_length=100,
+        label=_("Key"),
+        help_text=_("For example language:ja or product:billing."),
+        error_messages={
+            "invalid": _("Lower-case letters, digits and . _ : - only, for example language:ja.")
+        },
+    )
+
+    class Meta:
+        model = Skill
+        fields = ["key", "name"]
+
+
+class AgentSkillForm(PortalFormMixin, forms.Form):
+    skill = forms.TypedChoiceField(label=_("Skill"), coerce=int, required=False)
+    proficiency = forms.IntegerField(
+        label=_("Proficiency (1-5)"), min_value=1, max_value=5, initial=3, required=False
+    )
+
+    def __init__(self, *args: Any, skill_choices: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["skill"].choices = [("", "---------"), *skill_choices]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("skill") and data.get("proficiency") is None:
+            self.add_error("proficiency", _("Give a proficiency from 1 to 5."))
+        return data
+
+
+class BaseAgentSkillFormSet(BaseFormSet):
+    def __init__(self, *args: Any, skill_choices: list[tuple[Any, str]], **kwargs: Any) -> None:
+        self.skill_choices = skill_choices
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {"skill_choices": self.skill_choices}
+
+    def clean(self) -> None:
+        seen: set[int] = set()
+        for form in self.forms:
+            skill = form.cleaned_data.get("skill") if hasattr(form, "cleaned_data") else None
+            if not skill:
+                continue
+            if skill in seen:
+                form.add_error("skill", _("This skill is already listed."))
+            seen.add(skill)
+
+    def levels(self) -> dict[int, int]:
+        return {
+            f.cleaned_data["skill"]: f.cleaned_data["proficiency"]
+            for f in self.forms
+            if f.cleaned_data.get("skill")
+        }
+
+
+AgentSkillFormSet = cast(
+    type[BaseAgentSkillFormSet],
+    formset_factory(AgentSkillForm, formset=BaseAgentSkillFormSet, extra=1),
+)

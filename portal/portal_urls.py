@@ -10,6 +10,7 @@ from portal.views import (
     admin_channels,
     admin_failures,
     admin_queues,
+    admin_skills,
     admin_users,
     agent,
     auth,
@@ -97,6 +98,10 @@ urlpatterns = [
     path("config/users/", admin_users.user_list, name="user_list"),
     path("config/users/new/", admin_users.user_new, name="user_new"),
     path("config/users/<int:pk>/", admin_users.user_edit, name="user_edit"),
+    path("config/skills/", admin_skills.skill_list, name="skill_list"),
+    path("config/skills/new/", admin_skills.skill_new, name="skill_new"),
+    path("config/skills/<int:pk>/", admin_skills.skill_edit, name="skill_edit"),
+    path("config/skills/<int:pk>/delete/", admin_skills.skill_remove, name="skill_delete"),
     path("config/failures/", admin_failures.failure_list, name="failure_list"),
     path("config/failures/<uuid:pk>/retry/", admin_failures.failure_retry, name="failure_retry"),
     # What makers author (analysts read these pages; every write needs maker or admin).

@@ -14,7 +14,17 @@ from django.utils import timezone
 
 from handoff.config_document import audit
 from handoff.crypto import new_api_key, new_webhook_secret
-from handoff.models import ApiKey, Bot, Channel, EscalationRule, Queue, QueueMembership, User
+from handoff.models import (
+    AgentSkill,
+    ApiKey,
+    Bot,
+    Channel,
+    EscalationRule,
+    Queue,
+    QueueMembership,
+    Skill,
+    User,
+)
 from portal.roles import ROLES
 
 
@@ -72,6 +82,16 @@ def bot_references(bot: Bot) -> list[str]:
     if count:
         return [f"{count} handoff(s) made by this bot (revoke its keys instead)"]
     return []
+
+
+def skill_references(skill: Skill, *, key: str | None = None) -> list[str]:
+    """Rules requiring the skill (by key, inside JSON); `key` is the stored key when editing."""
+    key = key or skill.key
+    return [
+        f"rule “{rule.name}”"
+        for rule in EscalationRule.objects.only("name", "require_skills")
+        if isinstance(rule.require_skills, dict) and key in rule.require_skills
+    ]
 
 
 def _protected_references(error: ProtectedError) -> list[str]:
@@ -434,3 +454,69 @@ def user_update_roles(*, by: User, target: User, roles: list[str]) -> User:
             detail={"roles": sorted(roles)},
         )
     return target
+
+
+# -- skills ---------------------------------------------------------------------------------------
+
+
+def skill_create(*, user: User, key: str, name: str) -> Skill:
+    with transaction.atomic():
+        skill = Skill.objects.create(key=key, name=name)
+        audit(user=user, action="create", object_type="skill", object_key=key)
+    return skill
+
+
+def skill_update(*, user: User, skill: Skill, key: str, name: str) -> Skill:
+    old_key = Skill.objects.filter(pk=skill.pk).values_list("key", flat=True).get()
+    if key != old_key:
+        refs = skill_references(skill, key=old_key)
+        if refs:
+            raise InUseError(refs)
+    with transaction.atomic():
+        skill.key, skill.name = key, name
+        skill.save(update_fields=["key", "name"])
+        audit(
+            user=user,
+            action="update",
+            object_type="skill",
+            object_key=key,
+            detail={"old_key": old_key},
+        )
+    return skill
+
+
+def skill_delete(*, user: User, skill: Skill) -> None:
+    refs = skill_references(skill)
+    if refs:
+        raise InUseError(refs)
+    with transaction.atomic():
+        key = skill.key
+        # Agents' proficiencies in it go with it (cascade): nothing routes by it any more.
+        skill.delete()
+        audit(user=user, action="delete", object_type="skill", object_key=key)
+
+
+def agent_skills_set(*, by: User, target: User, levels: dict[int, int]) -> None:
+    """Replace the agent's skills: skill id -> proficiency (1-5)."""
+    with transaction.atomic():
+        current = {s.skill_id: s for s in target.skills.all()}
+        if set(current) == set(levels) and all(
+            current[pk].proficiency == level for pk, level in levels.items()
+        ):
+            return
+        target.skills.exclude(skill_id__in=levels).delete()
+        for skill_id, level in levels.items():
+            row = current.get(skill_id)
+            if row is None:
+                AgentSkill.objects.create(user=target, skill_id=skill_id, proficiency=level)
+            elif row.proficiency != level:
+                row.proficiency = level
+                row.save(update_fields=["proficiency"])
+        keys = dict(Skill.objects.filter(pk__in=levels).values_list("pk", "key"))
+        audit(
+            user=by,
+            action="update_skills",
+            object_type="agent",
+            object_key=target.username,
+            detail={"skills": {keys[pk]: level for pk, level in sorted(levels.items())}},
+        )

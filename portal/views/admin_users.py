@@ -2,15 +2,16 @@
 
 from django.contrib import messages
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from handoff.models import User
-from handoff.services.portal_config import user_create, user_update
-from portal.forms import UserCreateForm, UserUpdateForm
+from handoff.models import Skill, User
+from handoff.services.portal_config import agent_skills_set, user_create, user_update
+from portal.forms import AgentSkillFormSet, UserCreateForm, UserUpdateForm
 from portal.roles import ADMIN, ROLES, role_required
 from portal.views._common import AuthedRequest
 
@@ -47,11 +48,23 @@ def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
         "roles": sorted(_stored_roles(target)),
     }
     form = UserUpdateForm(request.POST or None, initial=initial, target=target, editor=request.user)
-    if request.method == "POST" and form.is_valid():
-        user_update(by=request.user, target=target, **form.cleaned_data)
+    skill_choices = list(Skill.objects.order_by("key").values_list("pk", "key"))
+    held = [{"skill": s.skill_id, "proficiency": s.proficiency} for s in target.skills.all()]
+    skills = AgentSkillFormSet(
+        request.POST or None,
+        prefix="skills",
+        skill_choices=skill_choices,
+        initial=None if request.method == "POST" else held,
+    )
+    if request.method == "POST" and form.is_valid() and skills.is_valid():
+        with transaction.atomic():
+            user_update(by=request.user, target=target, **form.cleaned_data)
+            agent_skills_set(by=request.user, target=target, levels=skills.levels())
         messages.success(request, _("User “%(name)s” saved.") % {"name": target.username})
         return redirect("user_list")
-    return render(request, "portal/users/form.html", {"form": form, "target": target})
+    return render(
+        request, "portal/users/form.html", {"form": form, "target": target, "skills": skills}
+    )
 
 
 def _stored_roles(target: User) -> set[str]:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from handoff.models import (
+    AgentSkill,
     ApiKey,
     Bot,
     Channel,
@@ -19,6 +20,7 @@ from handoff.models import (
     Handoff,
     Queue,
     QueueMembership,
+    Skill,
     Topic,
     TopicNode,
     User,
@@ -104,6 +106,12 @@ def make_failures(n: int, start: int) -> None:
     )
 
 
+def make_skills(n: int, start: int) -> None:
+    skills = Skill.objects.bulk_create(Skill(key=f"s:{start + i}", name=f"S {i}") for i in range(n))
+    agent = User.objects.create(username=f"skilled{start}")
+    AgentSkill.objects.bulk_create(AgentSkill(user=agent, skill=s, proficiency=3) for s in skills)
+
+
 @pytest.mark.parametrize(
     "url_name, make",
     [
@@ -117,6 +125,7 @@ def make_failures(n: int, start: int) -> None:
         ("config_overview", make_queues),
         ("maker_overview", make_rules),
         ("failure_list", make_failures),
+        ("skill_list", make_skills),
     ],
 )
 def test_it_lists_500_objects_in_constant_queries(

@@ -19,6 +19,7 @@ from handoff.models import (
     EscalationRule,
     Handoff,
     Queue,
+    Skill,
     Topic,
     TopicNode,
     User,
@@ -79,6 +80,7 @@ def objects(db: Any, people: dict[str, User]) -> dict[str, Any]:
             queue=queue,
             agent=people["agent"],
         ),
+        "skill": Skill.objects.create(key="language:ja", name="Japanese"),
         "failure": Handoff.objects.create(
             bot=bot, conversation_id="sweep-failed", channel="webchat", status="failed"
         ),
@@ -98,6 +100,7 @@ URL_OBJECTS = [
     ("rule", None, "rule"),
     ("user", None, "user"),
     ("failure", None, "failure"),
+    ("skill", None, "skill"),
     ("bot", "bot", None),
 ]
 
@@ -183,7 +186,7 @@ def test_it_gives_admin_every_page() -> None:
 
 
 def test_it_lets_only_admins_change_admin_configuration() -> None:
-    admin_areas = ("channel_", "queue_", "bot_", "api_key_", "user_", "failure_")
+    admin_areas = ("channel_", "queue_", "bot_", "api_key_", "user_", "failure_", "skill_")
     readers = {
         "channel_list",
         "queue_list",
@@ -191,6 +194,7 @@ def test_it_lets_only_admins_change_admin_configuration() -> None:
         "bot_list",
         "bot_detail",
         "failure_list",
+        "skill_list",
     }
     for pattern in patterns():
         name = pattern.name or ""

@@ -1,0 +1,70 @@
+"""Admin: skills (DESIGN §3). Agents' proficiencies are set on each user's page."""
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from handoff.models import Skill
+from handoff.services.portal_config import InUseError, skill_create, skill_delete, skill_update
+from portal.forms import SkillForm
+from portal.roles import ADMIN, CONFIG_READERS, role_required
+from portal.views._common import AuthedRequest
+
+
+@role_required(*CONFIG_READERS)
+@require_GET
+def skill_list(request: AuthedRequest) -> HttpResponse:
+    skills = Skill.objects.annotate(agent_count=Count("agents")).order_by("key")
+    return render(request, "portal/skills/list.html", {"skills": skills, "form": SkillForm()})
+
+
+@role_required(ADMIN)
+@require_http_methods(["GET", "POST"])
+def skill_new(request: AuthedRequest) -> HttpResponse:
+    form = SkillForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        skill = skill_create(user=request.user, **form.cleaned_data)
+        messages.success(request, _("Skill “%(key)s” created.") % {"key": skill.key})
+        return redirect("skill_list")
+    return render(request, "portal/skills/form.html", {"form": form, "skill": None})
+
+
+@role_required(ADMIN)
+@require_http_methods(["GET", "POST"])
+def skill_edit(request: AuthedRequest, pk: int) -> HttpResponse:
+    skill = get_object_or_404(Skill, pk=pk)
+    form = SkillForm(request.POST or None, instance=skill)
+    if request.method == "POST" and form.is_valid():
+        try:
+            skill_update(user=request.user, skill=skill, **form.cleaned_data)
+        except InUseError as error:
+            form.add_error(
+                "key",
+                _("The key cannot change while it is used by: %(refs)s.")
+                % {"refs": "; ".join(error.references)},
+            )
+        else:
+            messages.success(request, _("Skill “%(key)s” saved.") % {"key": skill.key})
+            return redirect("skill_list")
+    stored = Skill.objects.get(pk=skill.pk)
+    return render(request, "portal/skills/form.html", {"form": form, "skill": stored})
+
+
+@role_required(ADMIN)
+@require_POST
+def skill_remove(request: AuthedRequest, pk: int) -> HttpResponse:
+    skill = get_object_or_404(Skill, pk=pk)
+    try:
+        skill_delete(user=request.user, skill=skill)
+    except InUseError as error:
+        messages.error(
+            request,
+            _("“%(key)s” was not deleted: it is used by %(refs)s.")
+            % {"key": skill.key, "refs": "; ".join(error.references)},
+        )
+        return redirect("skill_edit", pk=skill.pk)
+    messages.success(request, _("Skill “%(key)s” deleted.") % {"key": skill.key})
+    return redirect("skill_list")
