@@ -17,7 +17,16 @@ from django.utils.translation import gettext_lazy as _
 from handoff import config_validation as cv
 from handoff.conditions import number_text, to_bool, to_number
 from handoff.mapping import compile_fields, map_context, show, stored_form, system_fields
-from handoff.models import ContextField, EscalationRule, Queue, Skill, Topic, TopicNode
+from handoff.models import (
+    Bot,
+    Channel,
+    ContextField,
+    EscalationRule,
+    Queue,
+    Skill,
+    Topic,
+    TopicNode,
+)
 from handoff.routing import TEMPLATE_RE
 from portal.forms import FIELD_TEMPLATE, PortalFormMixin
 
@@ -135,6 +144,24 @@ def known_variables() -> dict[str, str]:
     ):
         found.setdefault(variable, QUESTION_TYPES.get(value_type, "text"))
     return found
+
+
+def value_hints() -> dict[str, list[str]]:
+    """Values worth suggesting for a rule field: keys of topics, channels and bots, the
+    standard reasons, and the choices of choice questions."""
+    topics = list(Topic.objects.order_by("key").values_list("key", flat=True))
+    hints: dict[str, list[str]] = {
+        "topic": topics,
+        "topics": topics,
+        "channel": list(Channel.objects.order_by("key").values_list("key", flat=True)),
+        "bot": list(Bot.objects.order_by("key").values_list("key", flat=True)),
+        "reason": list(REASONS),
+    }
+    questions = TopicNode.objects.filter(type=TopicNode.Type.QUESTION, value_type="choice")
+    for variable, choices in questions.values_list("variable", "choices"):
+        found = hints.setdefault(f"variables.{variable}", [])
+        found += [c for c in choices if isinstance(c, str) and c not in found]
+    return {field: values for field, values in hints.items() if values}
 
 
 def known_rule_fields() -> dict[str, str]:
@@ -521,6 +548,8 @@ class ConditionForm(forms.Form):
         ]
         self.value_type = self.known.get(chosen, "text")
         self.type_label = TYPE_LABELS.get(self.value_type, "") if chosen else ""
+        # The page holds one <datalist id="hints-FIELD"> per field with suggested values.
+        self.fields["value"].widget.attrs["list"] = f"hints-{chosen}"
         self.fields["op"].choices = op_choices(self.value_type)  # type: ignore[attr-defined]
 
     def _chosen_field(self) -> str:

@@ -27,6 +27,7 @@ from portal.maker_forms import (
     condition_rows,
     condition_summary,
     known_rule_fields,
+    value_hints,
     value_text,
 )
 from portal.roles import AUTHORING, CONFIG_READERS, has_role, role_required, role_required_to_write
@@ -100,6 +101,7 @@ def _rule_page(request: AuthedRequest, rule: EscalationRule | None) -> HttpRespo
         "formset": formset,
         "rule": rule,
         "fields": fields,
+        "hints": value_hints(),
         "can_edit": has_role(request.user, *AUTHORING),
         "action_url": request.path,
     }

@@ -260,3 +260,26 @@ def test_it_lists_500_rules_in_constant_queries(client: Any, analyst: User, bill
         response = client.get(reverse("rule_list"))
     assert response.content.count(b'<tr id="rule-') == 500
     assert len(many) == len(few)
+
+
+def test_it_suggests_values_for_the_chosen_field(client: Any, maker: User, billing: Queue) -> None:
+    from handoff.models import Topic, TopicNode
+
+    topic = Topic.objects.create(key="refund", name="Refund")
+    TopicNode.objects.create(
+        topic=topic,
+        position=0,
+        node_id="ask",
+        type="question",
+        text="Plan?",
+        variable="plan",
+        value_type="choice",
+        choices=["basic", "pro"],
+    )
+    login(client, maker)
+    html = client.get(reverse("rule_new")).content.decode()
+    assert '<datalist id="hints-topic"><option value="refund"></datalist>' in html
+    assert '<option value="basic"><option value="pro">' in html
+    data = rule_data([("variables.plan", "", "")], _action="refresh")
+    html = client.post(reverse("rule_new"), data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'list="hints-variables.plan"' in html

@@ -348,3 +348,47 @@ def test_it_renders_a_topic_with_many_nodes_in_constant_queries(
     with CaptureQueriesContext(connection) as many:
         client.get(url)
     assert len(many) == len(few)
+
+
+def test_it_refuses_to_rename_a_variable_a_rule_tests(
+    client: Any, maker: User, topic: Topic
+) -> None:
+    question = node(topic, 0, "ask", "question", text="Plan?", variable="plan", value_type="text")
+    node(topic, 1, "handoff", "transfer")
+    queue = Queue.objects.create(key="billing", name="Billing")
+    EscalationRule.objects.create(
+        name="Pro plans",
+        order=1,
+        queue=queue,
+        conditions={"any": [{"field": "variables.plan", "op": "eq", "value": "pro"}]},
+    )
+    login(client, maker)
+    prefix = f"node-{question.pk}"
+    data = {
+        f"{prefix}-node_id": "ask",
+        f"{prefix}-type": "question",
+        f"{prefix}-prompt": "Plan?",
+        f"{prefix}-variable": "tier",
+        f"{prefix}-value_type": "text",
+    }
+    url = reverse("topic_node_edit", args=[topic.key, question.pk])
+    response = client.post(url, data, HTTP_HX_REQUEST="true")
+    assert "rule “Pro plans”" in response.content.decode()
+    question.refresh_from_db()
+    assert question.variable == "plan"
+    # Another question setting the same variable makes the rename safe.
+    node(topic, 2, "ask-again", "question", text="Plan?", variable="plan", value_type="text")
+    client.post(url, data, HTTP_HX_REQUEST="true")
+    question.refresh_from_db()
+    assert question.variable == "tier"
+
+
+def test_it_refuses_to_delete_a_field_a_transfer_message_uses(
+    client: Any, maker: User, topic: Topic
+) -> None:
+    node(topic, 0, "handoff", "transfer", text="Order {context.OrderNumber}")
+    field = ContextField.objects.create(source="order_number", target="OrderNumber")
+    login(client, maker)
+    response = client.post(reverse("context_field_delete", args=[field.pk]), follow=True)
+    assert "topic “Refund” node “handoff” (agent message)" in response.content.decode()
+    assert ContextField.objects.filter(pk=field.pk).exists()
