@@ -21,6 +21,7 @@ from handoff.api.errors import flatten_fields
 from handoff.api.serializers import HandoffCreateInput
 from handoff.config_document import export_document, latest_version
 from handoff.config_validation import ConfigError, validate_document
+from handoff.models import User
 from handoff.routing import Decision, QueueState, decide, explain_text
 
 DRAFT = "draft"
@@ -79,6 +80,8 @@ class SimulationResult:
     queues: list[QueueReport] = field(default_factory=list)
     rules: list[dict] = field(default_factory=list)  # [{"rule", "result", "text"}]
     lines: list[str] = field(default_factory=list)  # explain_text(decision)
+    agents: list[dict] = field(default_factory=list)  # the queue's members and their match
+    skill_matching: str = "none"
 
     @property
     def ok(self) -> bool:
@@ -211,6 +214,7 @@ def simulate(
     result.lines = explain_text(decision)
     result.rules = rule_outcomes(decision, config.document)
     result.queues = queue_reports(decision, config, states)
+    result.skill_matching, result.agents = agent_matches(decision, config)
     if decision.errors:
         return fail(
             422,
@@ -243,6 +247,48 @@ def rule_outcomes(decision: Decision, document: dict[str, Any]) -> list[dict[str
             }
         )
     return seen
+
+
+def agent_matches(decision: Decision, config: SimConfig) -> tuple[str, list[dict[str, Any]]]:
+    """The members of the chosen queue, best skill match first, and who may get the handoff.
+
+    Mirrors assignment.rank_agents: `exact` keeps only agents meeting every required level,
+    `closest` prefers the smallest shortfall, `none` ignores skills. Presence is today's.
+    """
+    queue = config.queues.get(decision.queue_key) or {}
+    matching = str(queue.get("skill_matching") or "none")
+    held = {
+        a["username"]: a.get("skills") or {}
+        for a in config.document.get("agents", [])
+        if isinstance(a, dict) and isinstance(a.get("username"), str)
+    }
+    members = [m for m in queue.get("members") or () if isinstance(m, dict)]
+    presence = dict(
+        User.objects.filter(username__in=[m.get("username") for m in members]).values_list(
+            "username", "presence"
+        )
+    )
+    required = decision.required_skills
+    out = []
+    for member in members:
+        name = str(member.get("username"))
+        skills = held.get(name, {})
+        shortfall = sum(
+            max(0, int(level) - int(skills.get(key, 0))) for key, level in required.items()
+        )
+        eligible = not (required and matching == "exact" and shortfall)
+        out.append(
+            {
+                "username": name,
+                "capacity": member.get("capacity"),
+                "presence": presence.get(name, "unknown"),
+                "skills": {key: skills.get(key, 0) for key in required},
+                "shortfall": shortfall if required and matching != "none" else 0,
+                "eligible": eligible,
+            }
+        )
+    out.sort(key=lambda a: (not a["eligible"], a["shortfall"], a["username"]))
+    return matching, out
 
 
 def _rule_order(rule: dict[str, Any], index: int) -> int:

@@ -281,3 +281,35 @@ def test_it_simulates_at_a_chosen_time(client: Client, configured: None, maker: 
     assert response.context["result"].decision.status == "rejected"
     response = run(client, maker, mode="json", body=json.dumps(payload), at="not a time")
     assert "at" in response.context["form_errors"]
+
+
+def test_it_shows_which_agents_would_match_the_required_skills(client: Client, maker: User) -> None:
+    from tests.conftest import make_user
+    from tests.portal.publishing_helpers import document
+
+    make_user("ann", "agent", presence="available")
+    make_user("bob", "agent")
+    doc = document()
+    doc["skills"] = [{"key": "lang:ja", "name": "Japanese"}]
+    doc["agents"] = [
+        {"username": "ann", "skills": {"lang:ja": 4}},
+        {"username": "bob", "skills": {"lang:ja": 1}},
+    ]
+    billing = doc["queues"][1]
+    billing.update(
+        skill_matching="exact",
+        members=[{"username": "bob", "capacity": 2}, {"username": "ann", "capacity": 1}],
+    )
+    doc["rules"][0]["require_skills"] = {"lang:ja": 3}
+    load(doc=doc, publish=False)
+    result = simulate(
+        body(), config=simulation_config(target=DRAFT), target=DRAFT, bot_key="support-bot"
+    )
+    assert result.skill_matching == "exact"
+    assert [(a["username"], a["eligible"], a["presence"]) for a in result.agents] == [
+        ("ann", True, "available"),
+        ("bob", False, "offline"),
+    ]
+    assert result.agents[1]["shortfall"] == 2
+    html = run_json(client, maker, body()).content.decode()
+    assert "does not meet the required skills" in html and "Skill matching: exact." in html
