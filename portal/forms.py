@@ -120,6 +120,20 @@ class QueueForm(PortalFormMixin, forms.ModelForm):
     webhook_url = forms.URLField(
         max_length=2000, required=False, assume_scheme="https", label=_("Webhook URL")
     )
+    # The same ranges as the config document, so a saved queue always publishes.
+    offer_timeout_seconds = forms.IntegerField(
+        min_value=1, max_value=86400, initial=60, label=_("Offer timeout (seconds)")
+    )
+    skill_relax_after_seconds = forms.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, label=_("Relax skills after (seconds)")
+    )
+    max_wait_seconds = forms.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        label=_("Maximum wait (seconds)"),
+        help_text=_("Empty for no limit."),
+    )
     closed_dates = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -129,7 +129,8 @@ def test_it_edits_members_in_place_of_the_old_ones(
         ),
         ({"always_open": None, "closed_dates": "2026-02-30"}, "id_closed_dates", "not a date"),
         ({"always_open": None, "timezone": "Mars/Olympus"}, "id_timezone", "valid choice"),
-        ({"offer_timeout_seconds": "-1"}, "id_offer_timeout_seconds", "greater than"),
+        ({"offer_timeout_seconds": "0"}, "id_offer_timeout_seconds", "greater than"),
+        ({"max_wait_seconds": "0"}, "id_max_wait_seconds", "greater than"),
         ({"priority": "x"}, "id_priority", "whole number"),
     ],
 )
@@ -262,3 +263,37 @@ def test_it_refuses_to_rename_a_queue_a_rule_uses(
     )
     assert "Everything" in field_error(response, "id_key")
     assert Queue.objects.filter(key="general").exists()
+
+
+def test_it_saves_queues_that_publish(
+    client: Any, admin_user: User, agents: list[User], fallback_queue: Queue
+) -> None:
+    from handoff.config_document import config_publish, export_document
+
+    client.force_login(admin_user)
+    data = queue_post(
+        always_open=None,
+        timezone="Asia/Tokyo",
+        hours_mon="09:00-18:00",
+        closed_dates="2027-01-01",
+        when_closed_action="transfer",
+        when_closed_queue=str(fallback_queue.pk),
+        when_full_action="reject",
+        when_full_message="Busy, sorry.",
+        max_wait_seconds="300",
+        delivery_kind="webhook",
+        webhook_url="https://crm.example.com/handoffs",
+    )
+    assert (
+        client.post(reverse("queue_new"), with_members(data, (agents[0].pk, 2))).status_code == 302
+    )
+    version = config_publish(user=admin_user, note="from the portal")
+    billing = next(q for q in version.document["queues"] if q["key"] == "billing")
+    assert billing["overflow"]["when_closed"] == {
+        "action": "transfer",
+        "message": None,
+        "queue": "general",
+    }
+    assert billing["delivery"] == {"kind": "webhook", "url": "https://crm.example.com/handoffs"}
+    assert billing["members"] == [{"username": "alice", "capacity": 2}]
+    assert "secret" not in str(export_document())
