@@ -218,3 +218,26 @@ def test_it_keeps_the_version_list_queries_constant(
     with django_assert_max_num_queries(10):
         response = client.get(VERSIONS)
     assert len(response.context["page"]) == 50
+
+
+def test_it_flags_unpublished_changes_to_those_who_can_publish(
+    client: Client, configured: None, maker: User, analyst: User
+) -> None:
+    from handoff.config_document import audit
+
+    login(client, maker)
+    assert client.get(VERSIONS).context["unpublished_changes"] is False
+    audit(user=maker, action="create", object_type="api_key", object_key="support-bot")
+    assert client.get(VERSIONS).context["unpublished_changes"] is False  # not in the document
+    Queue.objects.filter(key="billing").update(priority=12)
+    audit(user=maker, action="update", object_type="queue", object_key="billing")
+    response = client.get(VERSIONS)
+    assert response.context["unpublished_changes"] is True
+    assert "Unpublished changes" in response.content.decode()
+    login(client, analyst)
+    assert client.get(VERSIONS).context["unpublished_changes"] is False
+    login(client, maker)
+    client.post(PUBLISH, {"note": "p"})
+    assert client.get(VERSIONS).context["unpublished_changes"] is False
+    client.post(ROLLBACK, {"number": 1})
+    assert client.get(VERSIONS).context["unpublished_changes"] is False
