@@ -274,4 +274,11 @@ def _handoff_page(request: AuthedRequest, handoff_id: Any, **forms_: Any) -> Htt
 @role_required(ADMIN, AGENT)
 @require_GET
 def handoff_detail(request: AuthedRequest, pk: Any) -> HttpResponse:
+    if _is_poll(request):
+        handoff = handoff_for_viewer(
+            user=request.user, handoff_id=pk, any_handoff=has_role(request.user, ADMIN)
+        )
+        if handoff is None:
+            raise Http404
+        return render(request, "agent/handoff.html#status", {"handoff": handoff})
     return _handoff_page(request, pk)

@@ -563,6 +563,23 @@ def test_it_reads_a_handoff_routed_with_the_draft_against_the_draft(
     assert "Risk" not in html and "risk-value-7" not in html
 
 
+def test_it_polls_the_handoff_status_so_a_cancelled_handoff_shows(
+    client: Any, billing: Queue, ben: User
+) -> None:
+    from handoff.assignment import handoff_cancel
+
+    handoff = assign_to(make_handoff(billing), ben)
+    client.force_login(ben)
+    url = reverse("agent_handoff", kwargs={"pk": handoff.pk})
+    assert 'hx-trigger="every 3s"' in client.get(url, headers=HTMX).content.decode()
+
+    handoff_cancel(handoff=handoff)
+    status = client.get(url, headers=HTMX).content.decode().strip()
+
+    assert status.startswith('<span class="status status-cancelled"')
+    assert "Cancelled" in status and "hx-get" not in status  # a closed handoff stops polling
+
+
 def test_it_shows_offer_actions_on_an_offered_handoff(
     client: Any, billing: Queue, ben: User
 ) -> None:
