@@ -178,3 +178,18 @@ def test_it_cuts_days_at_local_midnight_across_a_dst_change(bot: Any) -> None:
     )
     assert [d.total for d in paris.days] == [1, 2, 1]
     assert paris.totals.total == 4
+
+
+def test_it_rounds_durations_to_the_second_before_taking_percentiles(bot: Any, agent: Any) -> None:
+    t = at(0, 10)
+    for accept in (10.4, 10.6):  # rounded: 10 and 11 -> p50 10.5, p90 10.9
+        make_handoff(
+            bot,
+            created=t,
+            status="resolved",
+            assigned_at=t + dt.timedelta(seconds=accept),
+            closed_at=t + dt.timedelta(seconds=100),
+            agent=agent,
+        )
+    accept = waits_of(board())["general"]["wait_to_accept"]
+    assert accept == {"n": 2, "p50": pytest.approx(10.5), "p90": pytest.approx(10.9)}
