@@ -490,10 +490,6 @@ class ContextFieldForm(PortalFormMixin, forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
-class PreviewForm(forms.Form):
-    sample = forms.CharField(required=False, max_length=4000, label=_("Sample value"))
-
-
 def preview_mapping(data: Any, sample: str) -> dict[str, Any]:
     """A sample value through one field's mapping, by the engine the API uses."""
     form = ContextFieldForm(data)

@@ -121,7 +121,8 @@ def topic_detail(request: AuthedRequest, key: str) -> HttpResponse:
         else:
             messages.success(request, _("Topic “%(name)s” saved.") % {"name": topic.name})
             return redirect("topic_detail", key=topic.key)
-    stored = _load_topic(key)
+    # After a refused save `topic` holds the typed values: show the stored topic beside them.
+    stored = _load_topic(key) if request.method == "POST" else topic
     context = {"form": form, **_nodes_context(request, stored)}
     return render(request, "portal/maker/topic_detail.html", context)
 
