@@ -68,6 +68,7 @@ def test_it_configures_a_queue_and_a_bot_key_the_api_accepts(
     page.click("text=Save queue")
     page.wait_for_url("**/config/queues/billing/")
     queue = Queue.objects.get(key="billing")
+    assert queue.hours is not None
     assert queue.hours["weekly"]["mon"] == [["09:00", "12:00"], ["13:00", "17:00"]]
     assert list(queue.memberships.values_list("user__username", "capacity")) == [("ben-agent", 3)]
     shot(page, "admin-queue")
