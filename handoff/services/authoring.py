@@ -126,7 +126,10 @@ def _goto_references(topic: Topic, node_id: str, *, exclude_node: int | None = N
 
 def topic_create(*, user: User, key: str, name: str, trigger_phrases: list[str]) -> Topic:
     with transaction.atomic():
-        topic = Topic.objects.create(key=key, name=name, trigger_phrases=trigger_phrases)
+        # A system topic missing from the draft (it was never imported) may be recreated.
+        topic = Topic.objects.create(
+            key=key, name=name, trigger_phrases=trigger_phrases, is_system=key in SYSTEM_TOPICS
+        )
         audit(user=user, action="create", object_type="topic", object_key=key)
     return topic
 

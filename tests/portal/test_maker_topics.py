@@ -392,3 +392,29 @@ def test_it_refuses_to_delete_a_field_a_transfer_message_uses(
     response = client.post(reverse("context_field_delete", args=[field.pk]), follow=True)
     assert "topic “Refund” node “handoff” (agent message)" in response.content.decode()
     assert ContextField.objects.filter(pk=field.pk).exists()
+
+
+def test_it_refuses_to_rename_a_node_a_condition_goes_to(
+    client: Any, maker: User, topic: Topic
+) -> None:
+    node(topic, 0, "check", "condition", variable="x", operator="exists", goto="handoff")
+    target = node(topic, 1, "handoff", "transfer")
+    login(client, maker)
+    prefix = f"node-{target.pk}"
+    response = client.post(
+        reverse("topic_node_edit", args=[topic.key, target.pk]),
+        {f"{prefix}-node_id": "to-agent", f"{prefix}-type": "transfer"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "node “check” (go to)" in response.content.decode()
+    target.refresh_from_db()
+    assert target.node_id == "handoff"
+
+
+def test_it_marks_a_recreated_system_topic(client: Any, maker: User) -> None:
+    login(client, maker)
+    client.post(
+        reverse("topic_new"),
+        {"key": "fallback", "name": "Not understood", "trigger_phrases_text": ""},
+    )
+    assert Topic.objects.get(key="fallback").is_system
