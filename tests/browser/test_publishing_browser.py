@@ -2,6 +2,7 @@
 version, publishes, and sees the version in the list. Saves screenshots of these pages under
 docs/screenshots/."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from handoff.models import EscalationRule
 from portal.roles import ROLES
 from tests.browser.conftest import log_in
 from tests.conftest import make_user
-from tests.portal.publishing_helpers import load
+from tests.portal.publishing_helpers import document, load
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +84,36 @@ def test_it_simulates_compares_and_publishes(live_server: Any, new_page: Any) ->
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/simulator/")
     shot(page, "simulator-phone")
+
+
+def test_it_shows_import_and_publish_problems(live_server: Any, new_page: Any) -> None:
+    for role in ROLES:
+        Group.objects.get_or_create(name=role)
+    make_user("alice-admin", "admin")
+    load()
+    doc = document()
+    doc["queues"][2]["overflow"] = {"when_full": {"action": "transfer", "queue": "x"}}
+    doc["rules"][0]["colour"] = "red"
+
+    page = new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server.url, "alice-admin", "pw-alice-admin")
+    page.goto(f"{live_server.url}/config/import/")
+    page.fill("textarea[name=text]", json.dumps(doc))
+    page.click("button[type=submit].primary")
+    errors = page.locator("#import-errors")
+    errors.wait_for()
+    assert "queues[2].overflow.when_full.queue" in errors.inner_text()
+    shot(page, "import-errors")
+
+    EscalationRule.objects.filter(name="After hours").update(
+        conditions={"all": [{"field": "nonsense", "op": "eq", "value": 1}]}
+    )
+    page.goto(f"{live_server.url}/config/publish/")
+    page.click("button[type=submit].primary")
+    problems = page.locator("#problems")
+    problems.wait_for()
+    assert "rules[1]" in problems.inner_text()
+    shot(page, "publish-problems")
+    problems.locator("a").first.click()
+    page.wait_for_url("**/authoring/rules/**")  # the rule's page (or the list)
