@@ -148,9 +148,8 @@ def _own_or_404(request: AuthedRequest, handoff_id: Any) -> Handoff:
     return handoff
 
 
-def _after_action(
-    request: AuthedRequest, error: str | None, done: str, to: str = ""
-) -> HttpResponse:
+def _after_action(request: AuthedRequest, error: str | None, done: str) -> HttpResponse:
+    """Answer an inbox action: the inbox again (htmx), or back to the workspace with a message."""
     if _is_poll(request):
         return _inbox(request, error=error, notice=None if error else done)
     if error:
