@@ -25,7 +25,8 @@ class Snapshot:
     queues: dict[str, dict[str, Any]]
 
 
-_snapshots: dict[int, Snapshot] = {}
+# Keyed by (pk, created_at): a test database that was flushed may reuse a pk for another version.
+_snapshots: dict[tuple[int, datetime], Snapshot] = {}
 _snapshots_lock = Lock()
 
 
@@ -46,12 +47,12 @@ def _build_snapshot(version: ConfigVersion) -> Snapshot:
 
 def published_snapshot() -> Snapshot | None:
     """The latest published configuration. Versions are immutable, so each is parsed once."""
-    latest = ConfigVersion.objects.order_by("-number").values_list("pk", flat=True).first()
+    latest = ConfigVersion.objects.order_by("-number").values_list("pk", "created_at").first()
     if latest is None:
         return None
     snapshot = _snapshots.get(latest)
     if snapshot is None:
-        version = ConfigVersion.objects.get(pk=latest)
+        version = ConfigVersion.objects.get(pk=latest[0])
         snapshot = _build_snapshot(version)
         with _snapshots_lock:
             if len(_snapshots) > 16:
