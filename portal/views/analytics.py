@@ -241,44 +241,26 @@ class _Echo:
         return value
 
 
-def _iso(value: Any) -> str:
-    # The database formats timestamps (handoff.analytics.IsoUtc); a datetime is the fallback.
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else value.isoformat()
-
-
 def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    """CSV text in chunks of EXPORT_BATCH rows: few, large writes stream fastest."""
+    """CSV text in chunks of EXPORT_BATCH rows: few, large writes stream fastest.
+
+    The rows come formatted from the database (handoff.analytics.export_rows); the csv module
+    writes None as an empty cell, so only the wait needs formatting here.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(analytics.EXPORT_COLUMNS)
-    for n, row in enumerate(rows, start=1):
-        (pk, created, bot, channel, topic, queue, rule, reason, status, priority) = row[:10]
-        queued, offered, assigned, closed, wait = row[10:]
-        writer.writerow(
-            (
-                pk,
-                _iso(created),
-                bot,
-                channel,
-                topic or "",
-                queue,
-                rule or "",
-                reason,
-                status,
-                priority,
-                _iso(queued),
-                _iso(offered),
-                _iso(assigned),
-                _iso(closed),
-                "" if wait is None else f"{wait:.3f}",
-            )
-        )
-        if n % EXPORT_BATCH == 0:
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        wait = row[-1]
+        batch.append(row if wait is None else (*row[:-1], f"{wait:.3f}"))
+        if len(batch) == EXPORT_BATCH:
+            writer.writerows(batch)
+            batch.clear()
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+    writer.writerows(batch)
     yield buffer.getvalue()
 
 

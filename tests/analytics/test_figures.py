@@ -193,3 +193,12 @@ def test_it_rounds_durations_to_the_second_before_taking_percentiles(bot: Any, a
         )
     accept = waits_of(board())["general"]["wait_to_accept"]
     assert accept == {"n": 2, "p50": pytest.approx(10.5), "p90": pytest.approx(10.9)}
+
+
+def test_it_computes_the_whole_dashboard_in_a_fixed_number_of_queries(data: dict) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        board()
+    assert len(ctx.captured_queries) == analytics.DASHBOARD_QUERIES == 8
