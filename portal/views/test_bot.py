@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from handoff.api.serializers import LOCALE_RE
 from handoff.conversation import MAX_TEXT, shown_value
 from handoff.models import Conversation, Handoff
 from handoff.services.conversations import (
@@ -119,14 +120,19 @@ def test_bot_start(request: AuthedRequest) -> HttpResponse:
     except NotConfigured:
         return _pane(request, _context(request, mode=mode, conversation=None))
     channel = request.POST.get("channel", "")
+    locale = request.POST.get("locale", "").strip()
+    error = None
     if channel not in channels:
-        context = _context(request, mode=mode, conversation=None, error="Pick a channel.")
-        return _pane(request, context)
+        error = "Pick a channel."
+    elif locale and (len(locale) > 35 or not LOCALE_RE.match(locale)):
+        error = "The locale is a BCP-47 tag such as en-US."
+    if error is not None:
+        return _pane(request, _context(request, mode=mode, conversation=None, error=error))
     conversation, _replies = conversation_start(
         bot=portal_test_bot(),
         channel=channel,
         source=Conversation.Source.PORTAL,
-        locale=request.POST.get("locale", "")[:35],
+        locale=locale,
         config=mode,
     )
     request.session[SESSION_KEY] = str(conversation.pk)

@@ -109,11 +109,23 @@ def test_it_refuses_other_roles(client, analyst, agent, outsider, published):
     assert not Conversation.objects.exists()
 
 
-def test_it_needs_a_known_channel(client, maker, published):
+def test_it_needs_a_known_channel_and_a_valid_locale(client, maker, published):
     login(client, maker)
     r = start(client, channel="nope")
     assert "Pick a channel." in r.content.decode()
+    r = client.post(
+        reverse("test_bot_start"),
+        {"config": "published", "channel": "webchat", "locale": "not a locale"},
+        headers=HTMX,
+    )
+    assert "BCP-47" in r.content.decode()
     assert not Conversation.objects.exists()
+    client.post(
+        reverse("test_bot_start"),
+        {"config": "published", "channel": "webchat", "locale": "fr-FR"},
+        headers=HTMX,
+    )
+    assert Conversation.objects.get().state["locale"] == "fr-FR"
 
 
 # -- the demo web chat ----------------------------------------------------------------------
