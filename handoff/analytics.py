@@ -109,16 +109,18 @@ class Seconds(Func):
     template = "(EXTRACT(EPOCH FROM (%(expressions)s)))"
     arg_joiner = " - "
 
-    def __init__(self, end: str, start: str) -> None:
+    def __init__(self, end: str, start: str, *, to_ms: bool = True) -> None:
         super().__init__(F(end), F(start), output_field=FloatField())
+        self.to_ms = to_ms
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         # SQLite stores datetimes as ISO text; julianday() parses it to fractional days, good
         # to about 0.1 ms at today's dates: rounding to the millisecond gives exact figures.
+        days = "(julianday(%(expressions)s))"
         return self.as_sql(
             compiler,
             connection,
-            template="ROUND((julianday(%(expressions)s)) * 86400.0, 3)",
+            template=f"ROUND({days} * 86400.0, 3)" if self.to_ms else f"({days} * 86400.0)",
             arg_joiner=") - julianday(",
             **extra,
         )
@@ -339,6 +341,7 @@ METRIC_SQL = "SELECT '{name}' AS m, s.queue_key AS g, ROUND(s.metric_v) AS v FRO
 PERCENTILE_SQL = """
 WITH hist AS (
   SELECT u.m, u.g, u.v, COUNT(*) AS c FROM ({union}) u GROUP BY u.m, u.g, u.v
+  HAVING u.v IS NOT NULL
 ), h AS (
   SELECT m, g, v, c FROM hist
   UNION ALL SELECT m, '{all_queues}', v, SUM(c) FROM hist GROUP BY m, v
@@ -367,12 +370,15 @@ def percentile_sql(qs: QuerySet[Handoff]) -> tuple[str, list[Any]]:
     parts: list[str] = []
     params: list[Any] = []
     for name, end, start, extra in METRICS:
-        value: Expression = Seconds(end, start)  # NULL when either timestamp is
+        # Rounded to the second below, so the millisecond rounding is not needed.
+        value: Expression = Seconds(end, start, to_ms=False)
         if extra:
             # A condition inside the value, not the WHERE clause: an indexed WHERE term
-            # (status = ...) would lure SQLite away from the covering reporting index.
+            # (status = ...) would lure SQLite away from the covering reporting index. The
+            # NULLs it leaves are dropped with HAVING, once per bucket rather than per row.
             value = Case(When(extra, then=value), default=Value(None), output_field=FloatField())
-        rows = qs.annotate(metric_v=value).filter(metric_v__isnull=False)
+        rows = qs.filter(**{f"{end}__isnull": False, f"{start}__isnull": False})
+        rows = rows.annotate(metric_v=value)
         sql, sql_params = rows.values_list("queue_key", "metric_v").query.sql_with_params()
         # The metric names are constants of this module, not input; values are parameters.
         parts.append(METRIC_SQL.format(name=name, sql=sql))
