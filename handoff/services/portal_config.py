@@ -11,6 +11,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from handoff.config_document import audit
 from handoff.crypto import new_api_key, new_webhook_secret
@@ -56,22 +58,25 @@ def _conditions_mention(conditions: Any, field: str, value: str) -> bool:
 def channel_references(channel: Channel, *, key: str | None = None) -> list[str]:
     """What uses the channel; `key` is the stored key when `channel` holds an unsaved edit."""
     key = key or channel.key
-    refs = [f"bot “{name}”" for name in channel.bots.order_by("key").values_list("name", flat=True)]
+    bots = channel.bots.order_by("key").values_list("name", flat=True)
+    refs = [_("bot “%(name)s”") % {"name": name} for name in bots]
     # Rules name channels by key inside their JSON conditions, so no foreign key protects them.
     for rule in EscalationRule.objects.only("name", "conditions"):
         if _conditions_mention(rule.conditions, "channel", key):
-            refs.append(f"rule “{rule.name}”")
+            refs.append(_("rule “%(name)s”") % {"name": rule.name})
     return refs
 
 
-def queue_references(queue: Queue) -> list[str]:
+def queue_references(queue: Queue, *, fallback: bool = True) -> list[str]:
+    """What uses the queue; `fallback=False` leaves out "it is the fallback queue"."""
     refs = []
-    if queue.is_fallback:
-        refs.append("it is the fallback queue (make another queue the fallback first)")
-    refs += [f"rule “{name}”" for name in queue.rules.values_list("name", flat=True)]
+    if fallback and queue.is_fallback:
+        refs.append(_("it is the fallback queue (make another queue the fallback first)"))
+    rules = queue.rules.values_list("name", flat=True)
+    refs += [_("rule “%(name)s”") % {"name": name} for name in rules]
     overflowing = Queue.objects.filter(Q(when_closed_queue=queue) | Q(when_full_queue=queue))
     refs += [
-        f"queue “{name}” (overflow)"
+        _("queue “%(name)s” (overflow)") % {"name": name}
         for name in overflowing.exclude(pk=queue.pk).values_list("name", flat=True)
     ]
     return refs
@@ -80,7 +85,14 @@ def queue_references(queue: Queue) -> list[str]:
 def bot_references(bot: Bot) -> list[str]:
     count = bot.handoffs.count()
     if count:
-        return [f"{count} handoff(s) made by this bot (revoke its keys instead)"]
+        return [
+            ngettext(
+                "%(count)d handoff made by this bot (revoke its keys instead)",
+                "%(count)d handoffs made by this bot (revoke its keys instead)",
+                count,
+            )
+            % {"count": count}
+        ]
     return []
 
 
@@ -88,7 +100,7 @@ def skill_references(skill: Skill, *, key: str | None = None) -> list[str]:
     """Rules requiring the skill (by key, inside JSON); `key` is the stored key when editing."""
     key = key or skill.key
     return [
-        f"rule “{rule.name}”"
+        _("rule “%(name)s”") % {"name": rule.name}
         for rule in EscalationRule.objects.only("name", "require_skills")
         if isinstance(rule.require_skills, dict) and key in rule.require_skills
     ]
@@ -242,7 +254,7 @@ def queue_update(
 ) -> QueueSaved:
     stored_key = Queue.objects.filter(pk=queue.pk).values_list("key", flat=True).get()
     if fields.get("key", stored_key) != stored_key:
-        refs = [r for r in queue_references(queue) if not r.startswith("it is the fallback")]
+        refs = queue_references(queue, fallback=False)
         if refs:
             raise InUseError(refs)
     return _save_queue(user=user, queue=queue, fields=fields, members=members)
