@@ -150,3 +150,41 @@ def test_it_lists_500_objects_in_constant_queries(
         response = client.get(url)
     assert response.status_code == 200
     assert few <= 12
+
+
+def add_members(queue: Queue, n: int, start: int) -> None:
+    users = User.objects.bulk_create(User(username=f"m{start + i}") for i in range(n))
+    QueueMembership.objects.bulk_create(QueueMembership(queue=queue, user=u) for u in users)
+
+
+def add_keys(bot: Bot, n: int, start: int) -> None:
+    ApiKey.objects.bulk_create(
+        ApiKey(bot=bot, prefix=f"hp_{start + i:08d}", hashed="0" * 64, created_by=None)
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize("page", ["queue_detail", "queue_edit", "bot_detail"])
+def test_it_shows_a_queue_or_bot_with_500_rows_in_constant_queries(
+    client: Any, admin_user: User, django_assert_num_queries: Any, page: str
+) -> None:
+    client.force_login(admin_user)
+    if page.startswith("queue"):
+        queue = Queue.objects.create(key="big", name="Big", is_fallback=True)
+
+        def grow(n: int, start: int) -> None:
+            add_members(queue, n, start)
+
+    else:
+        bot = Bot.objects.create(key="big", name="Big")
+
+        def grow(n: int, start: int) -> None:
+            add_keys(bot, n, start)
+
+    url = reverse(page, args=["big"])
+    grow(3, 0)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    grow(497, 1000)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
