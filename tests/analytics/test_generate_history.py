@@ -40,6 +40,7 @@ def test_it_creates_a_routed_history_of_finished_handoffs(demo: None) -> None:
     assert set(handoffs.values_list("status", flat=True)) <= set(Handoff.TERMINAL)
     assert not handoffs.filter(closed_at=None).exists()
     for h in handoffs.filter(status="resolved")[:5]:
+        assert h.queued_at and h.assigned_at and h.closed_at
         assert h.queued_at <= h.assigned_at <= h.closed_at
         types = list(h.events.values_list("type", flat=True))
         assert types[0] == "received" and types[-1] == "resolved" and "assigned" in types
