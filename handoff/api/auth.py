@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
@@ -49,3 +50,18 @@ class IsBot(permissions.BasePermission):
         if not isinstance(request.user, Bot):
             raise exceptions.NotAuthenticated("Send your bot key: Authorization: Bearer <key>.")
         return True
+
+
+class BotKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the bearer key in the OpenAPI schema."""
+
+    target_class = "handoff.api.auth.BotKeyAuthentication"
+    name = "botKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A bot's API key (hp_…), created in the portal or with "
+            "`manage.py create_bot_key`.",
+        }
