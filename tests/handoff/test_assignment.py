@@ -435,6 +435,14 @@ def test_it_never_exceeds_capacity_with_concurrent_workers(transactional_db: Any
     assert Handoff.objects.filter(status="queued").count() == 190
     assert all(m.active_count == 2 for m in QueueMembership.objects.all())
 
+    # A freed slot is refilled at once, by the commit that freed it (not by a sweep).
+    done = Handoff.objects.filter(status="offered").select_related("agent").first()
+    assert done is not None and done.agent is not None
+    handoff_accept(handoff_id=done.pk, agent=done.agent)
+    handoff_resolve(handoff_id=done.pk, agent=done.agent)
+    assert Handoff.objects.filter(status__in=["offered", "assigned"]).count() == 10
+    assert Handoff.objects.filter(status="queued").count() == 189
+
     # Agents work everything off concurrently; every freed slot is refilled at once.
     def work(agent: User) -> Any:
         def run() -> None:
@@ -463,4 +471,5 @@ def test_it_never_exceeds_capacity_with_concurrent_workers(transactional_db: Any
     assert not errors, errors
     assert over == []
     assert Handoff.objects.filter(status="resolved").count() == 200
+    assert Handoff.objects.filter(status="queued").count() == 0
     assert all(m.active_count == 0 for m in QueueMembership.objects.all())
