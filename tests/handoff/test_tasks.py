@@ -102,3 +102,22 @@ def test_it_expires_idempotency_keys_after_a_day(db: Any) -> None:
 
     assert tasks.expire_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_it_retries_a_status_callback_until_it_is_sent(db: Any, settings: Any) -> None:
+    from tests.handoff.delivery_helpers import webhook_receiver
+
+    settings.HANDOFF_WEBHOOK_ALLOW_PRIVATE = True
+    settings.HANDOFF_WEBHOOK_RETRY_DELAYS = [0, 0]
+    with webhook_receiver([503, 429], then=200) as receiver:
+        bot = make_bot("callback-bot", status_callback_url=receiver.url)
+        handoff = make_handoff(make_queue(), bot=bot, status="failed")
+
+        # apply() runs the task here, retries included, as a worker would.
+        result = tasks.send_status_callback.apply(args=[str(handoff.pk), "failed"])
+
+    assert result.get() == "delivered"
+    assert len(receiver.requests) == 3
+    assert len(set(receiver.delivered_ids())) == 1
+    event = handoff.events.get(type="status_callback")
+    assert (event.detail["outcome"], event.detail["attempt"]) == ("sent", 3)
