@@ -114,7 +114,7 @@ def test_it_retries_a_status_callback_until_it_is_sent(db: Any, settings: Any) -
         handoff = make_handoff(make_queue(), bot=bot, status="failed")
 
         # apply() runs the task here, retries included, as a worker would.
-        result = tasks.send_status_callback.apply(args=[str(handoff.pk), "failed"])
+        result = tasks.send_status_callback.apply(args=(str(handoff.pk), "failed"))
 
     assert result.get() == "delivered"
     assert len(receiver.requests) == 3
