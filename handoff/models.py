@@ -473,7 +473,9 @@ class Handoff(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["bot", "conversation_id"], name="handoff_bot_conversation"),
-            models.Index(fields=["status", "queue", "priority", "created_at"], name="handoff_waiting"),
+            models.Index(
+                fields=["status", "queue", "priority", "created_at"], name="handoff_waiting"
+            ),
             models.Index(fields=["agent", "status"], name="handoff_agent_status"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
             # The analytics filters (issue 8): each with the date range it is always used with.
