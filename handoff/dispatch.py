@@ -38,10 +38,17 @@ def publish(task_name: str, args: list[Any], *, countdown: float | None = None) 
     return True
 
 
-def publish_delivery(handoff_id: uuid.UUID | str) -> bool:
-    """Publish the delivery task of a stored handoff; never raises."""
+def publish_delivery(handoff_id: uuid.UUID | str, *, track: bool = True) -> bool:
+    """Publish the delivery task of a stored handoff; never raises.
+
+    `track=False` skips recording `dispatched_at`: only webhook deliveries are recovered by it
+    (the sweep fills agent queues whatever was published), and the write costs every handoff
+    a round trip on the hot path of the API.
+    """
     if not publish("deliver", [str(handoff_id)]):
         return False
+    if not track:
+        return True
     # Conditional: a handoff that reached a terminal state meanwhile keeps its bookkeeping.
     Handoff.objects.filter(pk=handoff_id, status__in=Handoff.OPEN).update(
         dispatched_at=timezone.now()

@@ -1,5 +1,6 @@
 """Reads. The hot path of the API uses a constant number of queries, whatever the config size."""
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
@@ -104,13 +105,31 @@ ESTIMATE_WINDOW = timedelta(hours=1)
 ESTIMATE_MIN_SAMPLES = 5
 
 
+# The served count changes slowly; each process keeps it a few seconds instead of counting an
+# hour of handoffs on every request.
+SERVED_CACHE_SECONDS = 5.0
+_served: dict[str, tuple[float, int]] = {}
+
+
+def served_last_hour(*, queue_key: str, now: datetime) -> int:
+    cached = _served.get(queue_key)
+    clock = time.monotonic()
+    if cached is not None and clock - cached[0] < SERVED_CACHE_SECONDS:
+        return cached[1]
+    window = now - ESTIMATE_WINDOW
+    served = Handoff.objects.filter(
+        Q(assigned_at__gte=window) | Q(status="delivered", closed_at__gte=window),
+        queue_key=queue_key,
+    ).count()
+    _served[queue_key] = (clock, served)
+    return served
+
+
 def estimated_wait_seconds(*, queue_key: str, position: int | None, now: datetime) -> int | None:
     """Position divided by the rate at which the queue served work over the last hour."""
     if position is None:
         return None
-    served = Handoff.objects.filter(
-        queue_key=queue_key, assigned_at__gte=now - ESTIMATE_WINDOW
-    ).count()
+    served = served_last_hour(queue_key=queue_key, now=now)
     if served < ESTIMATE_MIN_SAMPLES:
         return None
     seconds_per_handoff = ESTIMATE_WINDOW.total_seconds() / served

@@ -376,3 +376,27 @@ def test_it_stores_a_bounded_explanation_with_many_rules(bot_client, document):
     stored = Handoff.objects.get(pk=r.json()["id"]).decision["explanation"]
     assert sum(1 for e in stored if e["step"] == "rule") == 20
     assert [e["count"] for e in stored if e["step"] == "rules_not_stored"] == [80]
+
+
+def test_it_estimates_the_wait_from_the_last_hours_pace(bot_client):
+    from django.utils import timezone
+
+    from handoff import selectors
+
+    now = timezone.now()
+    for i in range(6):
+        Handoff.objects.create(
+            bot=bot_client.bot,
+            conversation_id=f"old-{i}",
+            channel="webchat",
+            status="resolved",
+            queue_key="billing",
+            queued_at=now,
+            assigned_at=now,
+            closed_at=now,
+        )
+    selectors._served.clear()
+    r = bot_client.post(URL, body())
+    # Six served in the last hour: one every 600 s; first in line waits one of those.
+    assert r.json()["estimated_wait_seconds"] == 600
+    selectors._served.clear()
