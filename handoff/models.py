@@ -476,6 +476,13 @@ class Handoff(models.Model):
             models.Index(
                 fields=["status", "queue", "priority", "created_at"], name="handoff_waiting"
             ),
+            # Waiting work per queue as the API counts it (queue states, positions): only the
+            # waiting rows, so its size follows the queues, not the history.
+            models.Index(
+                fields=["queue_key", "priority", "queued_at"],
+                condition=Q(status__in=["queued", "offered"]),
+                name="handoff_waiting_by_key",
+            ),
             models.Index(fields=["agent", "status"], name="handoff_agent_status"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
             # The analytics filters (issue 8): each with the date range it is always used with.
