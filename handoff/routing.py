@@ -33,6 +33,12 @@ TEMPLATE_RE = re.compile(r"\{(context|variables|customer)\.([^{}\s]{1,200})\}")
 class QueueState:
     waiting: int = 0  # handoffs queued or offered in that queue now
     longest_wait_seconds: float | None = None
+    # (priority, waiting count) pairs: how many a new handoff of a given priority queues behind.
+    waiting_by_priority: tuple[tuple[int, int], ...] = ()
+
+    def ahead_of(self, priority: int) -> int:
+        """Waiting handoffs served before a new one of this priority (same priority: earlier)."""
+        return sum(count for p, count in self.waiting_by_priority if p <= priority)
 
 
 @dataclass

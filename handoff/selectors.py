@@ -66,14 +66,21 @@ def queue_states(now: datetime) -> dict[str, QueueState]:
     """Waiting count and longest wait per queue key, in one query."""
     rows = (
         Handoff.objects.filter(status__in=WAITING)
-        .values("queue_key")
+        .values("queue_key", "priority")
         .annotate(waiting=Count("pk"), oldest=Min("queued_at"))
+        .order_by()
     )
-    states = {}
+    by_queue: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        oldest = row["oldest"]
-        longest = (now - oldest).total_seconds() if oldest else None
-        states[row["queue_key"]] = QueueState(waiting=row["waiting"], longest_wait_seconds=longest)
+        by_queue.setdefault(row["queue_key"], []).append(dict(row))
+    states = {}
+    for key, parts in by_queue.items():
+        oldest = min((p["oldest"] for p in parts if p["oldest"]), default=None)
+        states[key] = QueueState(
+            waiting=sum(p["waiting"] for p in parts),
+            longest_wait_seconds=(now - oldest).total_seconds() if oldest else None,
+            waiting_by_priority=tuple(sorted((p["priority"], p["waiting"]) for p in parts)),
+        )
     return states
 
 

@@ -114,9 +114,12 @@ def handoff_create(
     return IntakeResult(handoff=handoff, created=True)
 
 
-def handoff_created_body(handoff: Handoff, *, now: datetime) -> dict[str, Any]:
-    """The handoff as `POST /api/v1/handoffs` answers it."""
-    position = selectors.queue_position(handoff)
+def handoff_created_body(
+    handoff: Handoff, *, now: datetime, position: int | None = None
+) -> dict[str, Any]:
+    """The handoff as `POST /api/v1/handoffs` answers it (`position` when already known)."""
+    if position is None:
+        position = selectors.queue_position(handoff)
     return {
         "id": str(handoff.pk),
         "status": handoff.status,
@@ -177,7 +180,7 @@ def handoff_intake(
         snapshot.document,
         routed,
         bot_key=bot.key,
-        queue_states=selectors.queue_states(now),
+        queue_states=(states := selectors.queue_states(now)),
         now=now,
     )
     if decision.errors:
@@ -193,4 +196,12 @@ def handoff_intake(
     result = handoff_create(
         bot=bot, request=data, decision=decision, snapshot=snapshot, now=now, topic=topic
     )
-    return (202 if result.created else 200), handoff_created_body(result.handoff, now=now)
+    if not result.created:
+        return 200, handoff_created_body(result.handoff, now=now)
+    # A new handoff's place in line follows from the queue state it was routed with: one
+    # count query less on every request.
+    position = None
+    if result.handoff.status == "queued":
+        state = states.get(result.handoff.queue_key)
+        position = (state.ahead_of(result.handoff.priority) if state else 0) + 1
+    return 202, handoff_created_body(result.handoff, now=now, position=position)

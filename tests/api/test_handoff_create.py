@@ -400,3 +400,26 @@ def test_it_estimates_the_wait_from_the_last_hours_pace(bot_client):
     # Six served in the last hour: one every 600 s; first in line waits one of those.
     assert r.json()["estimated_wait_seconds"] == 600
     selectors._served.clear()
+
+
+def test_it_places_a_higher_priority_handoff_ahead(bot_client, document):
+    bot_client.post(URL, body(conversation_id="low-1", topic=None))  # general, priority 100
+    bot_client.post(URL, body(conversation_id="low-2", topic=None))
+    document["rules"].append(
+        {
+            "name": "Urgent",
+            "order": 0,
+            "enabled": True,
+            "conditions": {"all": [{"field": "reason", "op": "eq", "value": "urgent"}]},
+            "queue": "general",
+            "priority": 1,
+            "require_skills": {},
+            "agent_message": "",
+        }
+    )
+    publish(document)
+    urgent = bot_client.post(URL, body(conversation_id="urgent", topic=None, reason="urgent"))
+    assert urgent.json()["position"] == 1
+    later = bot_client.post(URL, body(conversation_id="low-3", topic=None))
+    assert later.json()["position"] == 4
+    assert bot_client.get(urgent.json()["status_url"]).json()["position"] == 1
