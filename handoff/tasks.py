@@ -77,3 +77,11 @@ def expire_idempotency_keys() -> int:
     cutoff = timezone.now() - timedelta(hours=IDEMPOTENCY_KEY_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task(name="handoff.tasks.purge_expired")
+def purge_expired() -> int:
+    # Data retention (handoff/retention.py): HANDOFF_RETENTION_DAYS, 0 disables.
+    from handoff.retention import handoffs_purge_expired
+
+    return handoffs_purge_expired()

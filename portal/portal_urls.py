@@ -27,7 +27,15 @@ from portal.views import (
 )
 
 # The demo web chat is for anonymous visitors (CSRF-protected, rate-limited per address).
-PUBLIC = {"login", "logout", "webchat", "webchat_send", "webchat_restart", "webchat_status"}
+PUBLIC = {
+    "health",
+    "login",
+    "logout",
+    "webchat",
+    "webchat_send",
+    "webchat_restart",
+    "webchat_status",
+}
 
 urlpatterns = [
     path("login/", auth.login, name="login"),

@@ -130,6 +130,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.security.ContentSecurityPolicyMiddleware",
+    "handoff.logging.LogContextMiddleware",
     "handoff.api.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,6 +196,25 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS: a year by default in production (docs/security.md); SECURE_HSTS_SECONDS=0 turns it off.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Off by default: the reverse proxy redirects http to https (docs/deploy.md), and a redirect
+# here would also catch the proxy's own plain-http health checks. On when no proxy does it.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The deploy checks warn about both defaults; they are decisions, not oversights: the proxy
+# redirects to https (docs/deploy.md), and HSTS preloading commits the whole domain for
+# months, which only its owner may decide (SECURE_HSTS_PRELOAD=1).
+SILENCED_SYSTEM_CHECKS = [
+    *([] if SECURE_SSL_REDIRECT else ["security.W008"]),
+    *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+]
+# /health/ answers load balancers over plain http even when SECURE_SSL_REDIRECT is on.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SESSION_EXPIRE_AT_BROWSER_CLOSE = False
+# Login throttling (portal/security.py): failures per username and address in 15 minutes.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
 
 # 1 MiB request bodies (DESIGN §5); the API answers 413 past that.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -260,6 +281,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "handoff.tasks.expire_idempotency_keys",
         "schedule": 3600.0,
     },
+    # Data retention (handoff/retention.py).
+    "purge-expired-handoffs": {"task": "handoff.tasks.purge_expired", "schedule": 3600.0},
 }
 
 HANDOFF_API_RATE = env_str("HANDOFF_API_RATE", "1200/min")
@@ -271,10 +294,29 @@ HANDOFF_WEBHOOK_TIMEOUT = env_int("HANDOFF_WEBHOOK_TIMEOUT", 10, minimum=1)
 # Key for encrypting secrets at rest (webhook secrets); derived from SECRET_KEY when unset.
 HANDOFF_ENCRYPTION_KEY = env_str("HANDOFF_ENCRYPTION_KEY", "")
 
+# Transcripts, context and messages of closed handoffs are purged after this many days
+# (handoff/retention.py); 0 keeps them forever.
+HANDOFF_RETENTION_DAYS = env_int("HANDOFF_RETENTION_DAYS", 90)
+
+# Every log line carries the handoff id in hand (handoff/logging.py); LOG_FORMAT=json writes
+# one JSON object per line for log collectors.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"handoff_context": {"()": "handoff.logging.HandoffContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(handoff_id)s] %(message)s"},
+        "json": {"()": "handoff.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["handoff_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -19,8 +19,16 @@
     });
   }
 
+  // <div data-scroll-end> (chat panes) shows its latest line; no inline script under the CSP.
+  function scrollToEnd(root) {
+    const scope = root.querySelectorAll ? root : document;
+    if (scope.matches && scope.matches("[data-scroll-end]")) scope.scrollTop = 1e9;
+    scope.querySelectorAll("[data-scroll-end]").forEach(function (el) { el.scrollTop = 1e9; });
+  }
+
   function init(root) {
     applyShowIf(root.ownerDocument ? root.ownerDocument : document);
+    scrollToEnd(root);
   }
 
   document.addEventListener("change", function (event) {
@@ -50,6 +58,12 @@
       total.value = String(Number(total.value) + 1);
       const select = rows.lastElementChild.querySelector("select");
       if (select) select.focus();
+      return;
+    }
+    // <button data-remove-row>: removes its table row (was hx-on, which needs eval under CSP).
+    const removeRow = event.target.closest("[data-remove-row]");
+    if (removeRow) {
+      removeRow.closest("tr").remove();
       return;
     }
     // Removing a member blanks its agent: the server ignores rows without one.

@@ -1,0 +1,45 @@
+"""GET /health/: is this web process able to work? For load balancers and monitors.
+
+No login, no secrets: only "ok" or "error" per dependency, 200 when all are ok, else 503.
+The worker has its own check (`manage.py worker_health`, docs/deploy.md).
+"""
+
+import logging
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+log = logging.getLogger(__name__)
+
+
+def database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        log.exception("health: database unreachable")
+        return False
+
+
+def broker_ok() -> bool:
+    from portal.celery import app
+
+    try:
+        # A short connect: the same broker the API publishes delivery tasks to.
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        log.exception("health: broker unreachable")
+        return False
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    checks = {"database": database_ok(), "broker": broker_ok()}
+    body = {name: "ok" if ok else "error" for name, ok in checks.items()}
+    return JsonResponse(body, status=200 if all(checks.values()) else 503)
