@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 
 API_KEY_PREFIX = "hp_"
+# Every Fernet token starts with its version byte 0x80, base64-encoded: "gAAAAA".
+FERNET_TOKEN_START = "gAAAAA"
 
 
 @lru_cache(maxsize=4)
@@ -46,6 +48,18 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         return encrypt(value) if value else ""
+
+    # dumpdata writes the encrypted form, so that no dump holds the plain secret; loaddata
+    # (to_python) decrypts it again, which works with the same encryption key only.
+    def value_to_string(self, obj: Any) -> str:
+        value = self.value_from_object(obj)
+        return encrypt(value) if value else ""
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if isinstance(value, str) and value.startswith(FERNET_TOKEN_START):
+            return decrypt(value) or value
+        return value
 
 
 def new_api_key() -> tuple[str, str, str]:

@@ -58,11 +58,10 @@ class LogContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = handoff_id_var.set("-")
-        try:
-            return self.get_response(request)
-        finally:
-            handoff_id_var.reset(token)
+        # Set afresh for each request and not reset at its end: Django logs the response
+        # ("Unauthorized: ...") after the middleware chain has returned.
+        handoff_id_var.set("-")
+        return self.get_response(request)
 
     def process_view(
         self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]

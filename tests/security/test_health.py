@@ -1,0 +1,64 @@
+import json
+import logging
+from typing import Any
+
+from django.test import override_settings
+
+from handoff.logging import HandoffContextFilter, JsonFormatter, handoff_id_var, log_context
+from portal.celery import app
+
+
+def test_it_reports_database_and_broker(client: Any, db: Any) -> None:
+    response = client.get("/health/")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_it_names_what_failed(client: Any, db: Any) -> None:
+    # A real unreachable broker: nothing listens on this port.
+    from tests.handoff.delivery_helpers import closed_port
+
+    broker = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+    try:
+        app.pool.force_close_all()
+        response = client.get("/health/")
+    finally:
+        app.conf.broker_url = broker
+        app.pool.force_close_all()
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "error"}
+
+
+def test_it_needs_no_login_and_refuses_post(client: Any, db: Any) -> None:
+    assert client.post("/health/").status_code == 405
+
+
+def test_it_logs_the_handoff_id_as_json() -> None:
+    record = logging.LogRecord("handoff", logging.INFO, __file__, 1, "delivered %s", ("x",), None)
+    before = handoff_id_var.get()
+    with log_context(handoff_id="2f1c"):
+        HandoffContextFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["handoff_id"] == "2f1c"
+    assert line["message"] == "delivered x"
+    assert handoff_id_var.get() == before
+
+
+def test_it_sets_the_handoff_id_for_api_requests(client: Any, db: Any, caplog: Any) -> None:
+    seen: list[str] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(handoff_id_var.get())
+
+    spy = Spy()
+    logging.getLogger("django.request").addHandler(spy)
+    try:
+        with override_settings(DEBUG=False):
+            client.get("/api/v1/handoffs/2f1c6a3e-0000-4000-8000-000000000000")
+    finally:
+        logging.getLogger("django.request").removeHandler(spy)
+    # 401 is logged as a warning by django.request, inside the request's context.
+    assert "2f1c6a3e-0000-4000-8000-000000000000" in seen
