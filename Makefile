@@ -6,7 +6,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck pytest demo-history clean
+.PHONY: run test install lint typecheck pytest screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ typecheck: install
 
 pytest: install
 	$(BIN)/pytest
+
+# Refresh docs/screenshots/ from the browser tests (needs /usr/bin/chromium).
+screenshots: export SECRET_KEY ?= test-only-secret-key-not-for-production
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
 clean:
 	rm -rf var/ $(VENV)

@@ -5,6 +5,7 @@ Tests here are marked `browser`; tests/conftest.py skips them where Chromium is 
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ import pytest
 # Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls from
 # the test body unless told that this is fine (it is: the loop only drives the browser).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+# Screenshots of the main pages: docs/screenshots/ when asked for (`make screenshots`), else
+# var/screenshots/ so that an ordinary test run leaves the committed pictures alone.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(__file__).resolve().parents[2] / "var" / "screenshots"
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -2,7 +2,6 @@
 key shown once and copied, then the bot uses that key against the API. Saves screenshots of the
 admin pages under docs/screenshots/."""
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.browser.conftest import SCREENSHOTS as SHOTS
 
 
 def shot(page: Any, name: str) -> None:

@@ -8,12 +8,10 @@ services (dispatch.handoff_deliver -> assignment.queue_fill), as a worker would 
 
 import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 
 from handoff import selectors
@@ -25,7 +23,8 @@ from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+from tests.browser.conftest import SCREENSHOTS
+
 CARD = "4111111111111111"
 
 

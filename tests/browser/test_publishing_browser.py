@@ -3,7 +3,6 @@ version, publishes, and sees the version in the list. Saves screenshots of these
 docs/screenshots/."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from tests.portal.publishing_helpers import document, load
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.browser.conftest import SCREENSHOTS as SHOTS
 
 
 def shot(page: Any, name: str) -> None:
