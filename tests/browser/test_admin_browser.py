@@ -12,12 +12,11 @@ from handoff.config_document import config_publish
 from handoff.crypto import hash_api_key
 from handoff.models import ApiKey, Channel, Queue, User
 from portal.roles import ROLES
+from tests.browser.conftest import SCREENSHOTS as SHOTS
 from tests.browser.conftest import log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-from tests.browser.conftest import SCREENSHOTS as SHOTS
 
 
 def shot(page: Any, name: str) -> None:

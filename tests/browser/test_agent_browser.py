@@ -18,12 +18,11 @@ from handoff import selectors
 from handoff.models import Bot, Channel, Handoff, Queue, QueueMembership, User
 from portal.roles import ROLES
 from tests.api.conftest import DOCUMENT, make_key, publish
-from tests.browser.conftest import log_in
+from tests.browser.conftest import SCREENSHOTS, log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-from tests.browser.conftest import SCREENSHOTS
 
 CARD = "4111111111111111"
 

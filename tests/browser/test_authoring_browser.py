@@ -9,12 +9,11 @@ from django.contrib.auth.models import Group
 
 from handoff.models import ContextField, EscalationRule, Queue, Topic
 from portal.roles import ROLES
+from tests.browser.conftest import SCREENSHOTS as SHOTS
 from tests.browser.conftest import log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-from tests.browser.conftest import SCREENSHOTS as SHOTS
 
 
 def shot(page: Any, name: str) -> None:

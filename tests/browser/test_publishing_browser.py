@@ -11,13 +11,12 @@ from django.contrib.auth.models import Group
 from handoff.config_document import audit, latest_version
 from handoff.models import EscalationRule
 from portal.roles import ROLES
+from tests.browser.conftest import SCREENSHOTS as SHOTS
 from tests.browser.conftest import log_in
 from tests.conftest import make_user
 from tests.portal.publishing_helpers import document, load
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-from tests.browser.conftest import SCREENSHOTS as SHOTS
 
 
 def shot(page: Any, name: str) -> None:
