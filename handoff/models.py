@@ -67,9 +67,7 @@ class Channel(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=CHANNEL_KINDS), name="channel_kind_valid"
-            )
+            models.CheckConstraint(condition=Q(kind__in=CHANNEL_KINDS), name="channel_kind_valid")
         ]
 
     def __str__(self) -> str:
