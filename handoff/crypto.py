@@ -53,7 +53,7 @@ class EncryptedTextField(models.TextField):
     # (to_python) decrypts it again, which works with the same encryption key only.
     def value_to_string(self, obj: Any) -> str:
         value = self.value_from_object(obj)
-        return encrypt(value) if value else ""
+        return encrypt(str(value)) if value else ""
 
     def to_python(self, value: Any) -> Any:
         value = super().to_python(value)

@@ -19,14 +19,16 @@ def test_it_names_what_failed(client: Any, db: Any) -> None:
     # A real unreachable broker: nothing listens on this port.
     from tests.handoff.delivery_helpers import closed_port
 
-    broker = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+    conf: Any = app.conf
+    pool: Any = app.pool
+    broker = conf.broker_url
+    conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
     try:
-        app.pool.force_close_all()
+        pool.force_close_all()
         response = client.get("/health/")
     finally:
-        app.conf.broker_url = broker
-        app.pool.force_close_all()
+        conf.broker_url = broker
+        pool.force_close_all()
     assert response.status_code == 503
     assert response.json() == {"database": "ok", "broker": "error"}
 
