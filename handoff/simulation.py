@@ -23,6 +23,7 @@ from handoff.config_document import export_document, latest_version
 from handoff.config_validation import ConfigError, validate_document
 from handoff.models import User
 from handoff.routing import Decision, QueueState, decide, explain_text
+from handoff.services.intake import intake_refusal
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -190,22 +191,10 @@ def simulate(
                 "No configuration has been published yet; publish one first.",
             ),
         )
-    channel = config.channels.get(data["channel"])
-    if channel is None:
-        return fail(400, _error("invalid", "Unknown channel.", {"channel": "Unknown channel key."}))
-    topic = data.get("topic")
-    if topic is not None and topic not in config.topics:
-        return fail(400, _error("invalid", "Unknown topic.", {"topic": "Unknown topic key."}))
-    allowed = config.bots.get(bot_key, {}).get("channels", [])
-    if not channel.get("enabled", True):
-        return fail(403, _error("channel_disabled", f"The channel {channel['key']} is disabled."))
-    if channel["key"] not in allowed:
+    refusal = intake_refusal(config=config, bot_key=bot_key, data=data)
+    if refusal is not None:
         return fail(
-            403,
-            _error(
-                "channel_not_allowed",
-                f"This bot may not hand off on channel {channel['key']}.",
-            ),
+            refusal.status_code, _error(refusal.error_code, refusal.message, refusal.fields)
         )
 
     states = selectors.queue_states(now) if queue_states is None else queue_states

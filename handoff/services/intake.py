@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -134,6 +134,38 @@ def handoff_created_body(
     }
 
 
+class RoutingConfig(Protocol):
+    @property
+    def channels(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def topics(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def bots(self) -> dict[str, dict[str, Any]]: ...
+
+
+def intake_refusal(
+    *, config: RoutingConfig, bot_key: str, data: dict[str, Any], any_channel: bool = False
+) -> ApiError | None:
+    """What the configuration refuses in a valid body: unknown keys (400), channels (403).
+
+    The API raises it; the simulator shows it the same way.
+    """
+    channel = config.channels.get(data["channel"])
+    if channel is None:
+        return ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
+    topic = data.get("topic")
+    if topic is not None and topic not in config.topics:
+        return ApiError(400, "invalid", "Unknown topic.", {"topic": "Unknown topic key."})
+    if not channel.get("enabled", True):
+        return ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
+    allowed = config.bots.get(bot_key, {}).get("channels", [])
+    if channel["key"] not in allowed and not any_channel:
+        return ApiError(
+            403, "channel_not_allowed", f"This bot may not hand off on channel {channel['key']}."
+        )
+    return None
+
+
 def handoff_intake(
     *,
     bot: Bot,
@@ -155,19 +187,10 @@ def handoff_intake(
         raise ApiError(
             503, "not_configured", "No configuration has been published yet; publish one first."
         )
-    channel = snapshot.channels.get(data["channel"])
-    if channel is None:
-        raise ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
+    refusal = intake_refusal(config=snapshot, bot_key=bot.key, data=data, any_channel=any_channel)
+    if refusal is not None:
+        raise refusal
     topic = data.get("topic")
-    if topic is not None and topic not in snapshot.topics:
-        raise ApiError(400, "invalid", "Unknown topic.", {"topic": "Unknown topic key."})
-    allowed = snapshot.bots.get(bot.key, {}).get("channels", [])
-    if not channel.get("enabled", True):
-        raise ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
-    if channel["key"] not in allowed and not any_channel:
-        raise ApiError(
-            403, "channel_not_allowed", f"This bot may not hand off on channel {channel['key']}."
-        )
 
     now = timezone.now()
     # No look-up of an open handoff for this conversation first: the partial unique index
