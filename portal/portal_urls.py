@@ -6,6 +6,7 @@ pages live in portal/analytics_urls.py."""
 from django.urls import path
 
 from portal.views import (
+    account,
     admin_bots,
     admin_channels,
     admin_failures,
@@ -45,6 +46,7 @@ urlpatterns = [
     path("webchat/restart/", webchat.webchat_restart, name="webchat_restart"),
     path("webchat/status/", webchat.webchat_status, name="webchat_status"),
     path("", home.home, name="home"),
+    path("account/", account.account_settings, name="account_settings"),
     # The agent workspace (issue 6) and the supervisor board.
     path("agent/", agent.workspace, name="agent_workspace"),
     path("agent/presence/", agent.presence_set, name="agent_presence"),
