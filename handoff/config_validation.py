@@ -9,7 +9,6 @@ with handoffs); it never writes.
 
 import base64
 import binascii
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -286,13 +285,11 @@ class _Checker:
 
 
 def _is_private_host(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
+    # One rule for forms, documents and sending (handoff/delivery.py): every IP spelling,
+    # and names resolving to private addresses.
+    from handoff.delivery import is_private_host
+
+    return is_private_host(host)
 
 
 def _valid_secret(value: Any) -> bool:

@@ -90,6 +90,31 @@ def is_public_address(address: str) -> bool:
     )
 
 
+def is_private_host(host: str) -> bool:
+    """Whether a URL's host is, or now resolves to, an address that is not public.
+
+    For configuration time (forms, config documents): IP literals in every form the resolver
+    accepts (2130706433, 0177.0.0.1, 0x7f000001, 127.1) are read as the address they mean, and
+    names are resolved; a name that does not resolve now passes, since check_target() checks
+    every address again before each request.
+    """
+    name = host.rstrip(".").lower()
+    if not name or name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        addresses = [str(ipaddress.ip_address(name))]
+    except ValueError:
+        try:
+            addresses = [socket.inet_ntoa(socket.inet_aton(name))]
+        except OSError:
+            try:
+                infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                return False
+            addresses = [str(info[4][0]) for info in infos]
+    return any(not is_public_address(address) for address in addresses)
+
+
 def check_target(url: str, *, allow_private: bool) -> Target:
     """Resolve the URL's host and check every address it resolves to.
 
@@ -102,6 +127,10 @@ def check_target(url: str, *, allow_private: bool) -> Target:
         raise TargetRefused(f"only {' or '.join(allowed)} URLs may be called: {url}")
     host = parts.hostname
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    name = host.rstrip(".").lower()
+    if not allow_private and (name == "localhost" or name.endswith(".localhost")):
+        # Whatever the resolver says (RFC 6761: these names are loopback).
+        raise TargetRefused(f"{host} resolves to a non-public address (loopback)")
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
