@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from handoff import skills as sk
 from handoff.events import handoff_event
 from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
 
@@ -76,14 +77,9 @@ def _available_members(queue: Queue) -> list[Candidate]:
     return [Candidate(*row, skills=skills.get(row[1], {})) for row in rows]
 
 
-def _shortfall(required: dict[str, Any], held: dict[str, int]) -> int:
-    """Levels missing to meet every required skill (0 = the agent meets them all)."""
-    return sum(max(0, int(level) - held.get(key, 0)) for key, level in required.items())
-
-
 def _order_key(queue: Queue, c: Candidate, required: dict[str, Any]) -> tuple:
     # Skills first (closest matching prefers the best match), then the queue's method.
-    skill = _shortfall(required, c.skills) if queue.skill_matching == "closest" else 0
+    skill = sk.match_key(required, c.skills) if queue.skill_matching == "closest" else ()
     last = c.last_assigned_at or _EPOCH
     if queue.assignment == Queue.Assignment.HIGHEST_CAPACITY:
         return (skill, -c.free, last, c.username)
@@ -92,14 +88,41 @@ def _order_key(queue: Queue, c: Candidate, required: dict[str, Any]) -> tuple:
     return (skill, last, c.username)  # round robin
 
 
+def skill_step(*, queue: Queue, handoff: Handoff, now: datetime) -> int:
+    """The handoff's current relaxation step in its queue (0 unless `closest` relaxes)."""
+    return sk.relax_step(
+        matching=queue.skill_matching,
+        relax_after=queue.skill_relax_after_seconds,
+        required=handoff.required_skills or {},
+        queued_at=handoff.queued_at,
+        now=now,
+    )
+
+
+def agent_qualifies(*, queue: Queue, handoff: Handoff, held: dict[str, int], now: datetime) -> bool:
+    return sk.qualifies(
+        matching=queue.skill_matching,
+        relax_after=queue.skill_relax_after_seconds,
+        required=handoff.required_skills or {},
+        step=skill_step(queue=queue, handoff=handoff, now=now),
+        held=held,
+    )
+
+
 def rank_agents(
-    *, queue: Queue, handoff: Handoff, members: list[Candidate], refused: set[int]
+    *,
+    queue: Queue,
+    handoff: Handoff,
+    members: list[Candidate],
+    refused: set[int],
+    now: datetime | None = None,
 ) -> list[Candidate]:
     """The free agents who may get this handoff, best first (see docs/delivery.md)."""
+    now = now or timezone.now()
     required = handoff.required_skills or {}
-    eligible = members
-    if required and queue.skill_matching == Queue.SkillMatching.EXACT:
-        eligible = [c for c in members if _shortfall(required, c.skills) == 0]
+    eligible = [
+        c for c in members if agent_qualifies(queue=queue, handoff=handoff, held=c.skills, now=now)
+    ]
     # Who declined or let an offer of this handoff expire gets it again only when no other
     # eligible agent is present, even a busy one (whose turn will come when they free up).
     others = [c for c in eligible if c.user_id not in refused]
@@ -200,9 +223,65 @@ def _offer(*, handoff: Handoff, queue: Queue, agent: Candidate, now: datetime) -
     return offer
 
 
-def _offer_one(queue: Queue, skipped: set[uuid.UUID]) -> bool:
+def _record_relaxation(*, handoff: Handoff, queue: Queue, now: datetime) -> int:
+    """Record each relaxation step reached since the last one as a `skills_relaxed` event.
+
+    The conditional UPDATE makes it once per step whatever the number of concurrent sweeps:
+    only the worker that moves `skill_step` forward writes the events. Returns steps recorded.
+    """
+    step = skill_step(queue=queue, handoff=handoff, now=now)
+    if step <= handoff.skill_step:
+        return 0
+    done = handoff.skill_step
+    if not Handoff.objects.filter(pk=handoff.pk, skill_step=done).update(skill_step=step):
+        return 0  # another worker recorded it
+    handoff.skill_step = step
+    required = handoff.required_skills or {}
+    relax_after = queue.skill_relax_after_seconds or 0
+    for n in range(done + 1, step + 1):
+        at = sk.step_time(queued_at=handoff.queued_at or now, relax_after=relax_after, step=n)
+        handoff_event(
+            handoff,
+            "skills_relaxed",
+            {"step": n, "required": sk.effective_requirements(required, n)},
+            at=min(at, now),
+        )
+    return step - done
+
+
+def queue_relax_skills(*, queue_id: int, now: datetime | None = None) -> int:
+    """Record the relaxation steps that waiting handoffs of a `closest` queue reached.
+
+    Returns how many handoffs reached a new step (the caller then fills the queue again).
+    """
+    now = now or timezone.now()
+    queue = Queue.objects.filter(pk=queue_id).first()
+    if queue is None or queue.skill_matching != "closest" or not queue.skill_relax_after_seconds:
+        return 0
+    moved = 0
+    waiting = Handoff.objects.filter(
+        queue=queue, status__in=[Handoff.Status.QUEUED, Handoff.Status.OFFERED]
+    ).exclude(required_skills={})
+    for handoff in waiting.only("pk", "required_skills", "queued_at", "skill_step")[: SCAN * 5]:
+        moved += _record_relaxation(handoff=handoff, queue=queue, now=now) > 0
+    return moved
+
+
+def relaxing_queue_ids() -> list[int]:
+    return list(
+        Queue.objects.filter(
+            skill_matching="closest",
+            skill_relax_after_seconds__isnull=False,
+            handoffs__status=Handoff.Status.QUEUED,
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+
+
+def _offer_one(queue: Queue, skipped: set[uuid.UUID], now: datetime | None = None) -> bool:
     """Offer the first waiting handoff some free agent may take; False when none can be."""
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         members = _available_members(queue)
         if not any(c.free > 0 for c in members):
@@ -221,8 +300,9 @@ def _offer_one(queue: Queue, skipped: set[uuid.UUID]) -> bool:
             if handoff is None:
                 skipped.add(handoff_id)
                 continue
+            _record_relaxation(handoff=handoff, queue=queue, now=now)
             for agent in rank_agents(
-                queue=queue, handoff=handoff, members=members, refused=_refused(handoff)
+                queue=queue, handoff=handoff, members=members, refused=_refused(handoff), now=now
             ):
                 if _claim(agent.membership_id):
                     _offer(handoff=handoff, queue=queue, agent=agent, now=now)
@@ -232,10 +312,11 @@ def _offer_one(queue: Queue, skipped: set[uuid.UUID]) -> bool:
     return False
 
 
-def queue_fill(*, queue_id: int) -> int:
+def queue_fill(*, queue_id: int, now: datetime | None = None) -> int:
     """Offer waiting work while capacity exists, highest priority then oldest first.
 
-    Returns the number of offers made. Safe to run concurrently and repeatedly.
+    Returns the number of offers made. Safe to run concurrently and repeatedly. `now` (tests,
+    the sweep) is the time skills relaxation is judged at; offers are stamped with it too.
     """
     queue = Queue.objects.filter(pk=queue_id).first()
     if (
@@ -246,7 +327,7 @@ def queue_fill(*, queue_id: int) -> int:
         return 0
     offered = 0
     skipped: set[uuid.UUID] = set()
-    while _offer_one(queue, skipped):
+    while _offer_one(queue, skipped, now):
         offered += 1
     return offered
 
@@ -465,13 +546,6 @@ def handoff_cancel(*, handoff: Handoff, reason: str = "customer_left") -> Handof
     return locked
 
 
-def _qualifies(queue: Queue, handoff: Handoff, skills: dict[str, int]) -> bool:
-    required = handoff.required_skills or {}
-    if not required or queue.skill_matching != Queue.SkillMatching.EXACT:
-        return True
-    return _shortfall(required, skills) == 0
-
-
 def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
     """The agent takes the next waiting handoff of a queue they belong to (assigned at once).
 
@@ -490,7 +564,9 @@ def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
         )
         for handoff_id in waiting:
             handoff = _lock_waiting(handoff_id, queue.pk)
-            if handoff is None or not _qualifies(queue, handoff, skills):
+            if handoff is None or not agent_qualifies(
+                queue=queue, handoff=handoff, held=skills, now=now
+            ):
                 continue
             if not _claim(membership.pk):
                 return None

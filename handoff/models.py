@@ -442,6 +442,8 @@ class Handoff(models.Model):
     priority = models.IntegerField(default=100)
     rule = models.CharField(max_length=200, null=True, blank=True)
     required_skills = models.JSONField(default=dict, blank=True)
+    # The last skill relaxation step recorded as an event (closest matching, docs/delivery.md).
+    skill_step = models.PositiveSmallIntegerField(default=0)
     message = models.TextField(null=True, blank=True)  # shown to the customer when rejected
     config_version = models.ForeignKey(
         ConfigVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -50,7 +50,13 @@ def send_status_callback(self: Any, handoff_id: str, state: str) -> str:
 def sweep_run(*, now: datetime | None = None) -> dict[str, int]:
     """One pass of the sweep; `now` lets tests look into the future."""
     now = now or timezone.now()
-    done = {"offers_expired": 0, "republished": 0, "offered": 0, "overflowed": 0}
+    done = {
+        "offers_expired": 0,
+        "republished": 0,
+        "offered": 0,
+        "overflowed": 0,
+        "skills_relaxed": 0,
+    }
     for offer_id in assignment.stale_offer_ids(now=now):
         done["offers_expired"] += assignment.offer_expire(offer_id=offer_id, now=now)
     for handoff_id in webhooks.webhook_handoffs_due(now=now).values_list("pk", flat=True)[:1000]:
@@ -60,8 +66,12 @@ def sweep_run(*, now: datetime | None = None) -> dict[str, int]:
         "pk", flat=True
     ):
         done["overflowed"] += assignment.queue_apply_max_wait(queue_id=queue_id, now=now)
+    # Skills relaxation is judged by the clock, not by events: record the steps reached and
+    # retry every push queue with free capacity (a relaxed handoff may now fit an agent).
+    for queue_id in assignment.relaxing_queue_ids():
+        done["skills_relaxed"] += assignment.queue_relax_skills(queue_id=queue_id, now=now)
     for queue_id in assignment.push_queues_with_waiting_work():
-        done["offered"] += assignment.queue_fill(queue_id=queue_id)
+        done["offered"] += assignment.queue_fill(queue_id=queue_id, now=now)
     if any(done.values()):
         log.info("sweep: %s", done)
     return done
