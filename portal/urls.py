@@ -2,6 +2,9 @@ from django.urls import include, path
 
 from portal.views import health
 
+# JSON 404s under /api/ (a path that matches no API route), Django's page elsewhere.
+handler404 = "handoff.api.errors.page_not_found"
+
 urlpatterns = [
     path("health/", health.health, name="health"),
     path("api/v1/", include("handoff.api.urls")),

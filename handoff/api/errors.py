@@ -95,3 +95,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     """For errors raised before DRF runs (middleware)."""
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+def page_not_found(request: Any, exception: Exception | None = None) -> Any:
+    """The project's 404 (portal/urls.py handler404): JSON under /api/, Django's page elsewhere,
+    so that an API client asking for a URL that matches no route still gets the error format."""
+    if request.path.startswith("/api/"):
+        return json_error(404, CODES[404], "Not found.")
+    from django.views.defaults import page_not_found as django_page_not_found
+
+    return django_page_not_found(request, exception or Http404())
