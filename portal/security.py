@@ -34,9 +34,15 @@ def _login_key(*, username: str, address: str) -> str:
 
 
 def client_address(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a proxy rewrites it, and
-    # trusting it would let a guesser pick a fresh counter for every attempt. Behind a proxy,
-    # the proxy (or gunicorn's --forwarded-allow-ips) sets REMOTE_ADDR (docs/deploy.md).
+    # X-Forwarded-For is whatever the client sent, plus one address per proxy on the way:
+    # only the entries our own proxies appended (TRUSTED_PROXY_HOPS, counted from the right)
+    # can be believed; otherwise a guesser would pick a fresh counter for every attempt.
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 

@@ -217,6 +217,9 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 # Login throttling (portal/security.py): failures per username and address in 15 minutes.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+# Reverse proxies in front of the web processes that append to X-Forwarded-For (nginx: 1), so
+# the login throttle sees the client's address rather than the proxy's (docs/deploy.md).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 # 1 MiB request bodies (DESIGN §5); the API answers 413 past that.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

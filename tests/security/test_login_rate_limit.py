@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 from django.urls import reverse
 
 from handoff.models import User
@@ -11,7 +12,9 @@ from tests.conftest import make_user
 @pytest.fixture(autouse=True)
 def empty_cache() -> Any:
     cache.clear()
-    yield
+    # A fast hasher: these tests log in dozens of times (the throttle, not hashing, is tested).
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
     cache.clear()
 
 
@@ -72,3 +75,23 @@ def test_it_validates_new_passwords(client: Any, admin_user: User) -> None:
     )
     assert response.status_code == 302
     assert User.objects.get(username="newbie").check_password("a-long correct horse 42")
+
+
+def test_it_counts_the_client_behind_a_trusted_proxy(client: Any, db: Any) -> None:
+    make_user("victim")
+
+    def via_proxy(forwarded: str, password: str = "wrong") -> Any:
+        return client.post(
+            reverse("login"),
+            {"username": "victim", "password": password},
+            REMOTE_ADDR="10.0.0.254",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    with override_settings(TRUSTED_PROXY_HOPS=1):
+        for n in range(10):
+            # A forged first entry changes nothing: the proxy's appended address counts.
+            via_proxy(f"1.2.3.{n}, 198.51.100.7")
+        assert "Too many" in via_proxy("198.51.100.7").content.decode()
+        # Another client behind the same proxy is not locked out.
+        assert via_proxy("198.51.100.8", "pw-victim").status_code == 302
