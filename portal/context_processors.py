@@ -59,6 +59,14 @@ def _allowed_roles() -> dict[str, tuple[str, ...]]:
     return found
 
 
+ROLE_LABELS = {
+    "admin": _("Admin"),
+    "maker": _("Maker"),
+    "analyst": _("Analyst"),
+    "agent": _("Agent"),
+}
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     from portal.roles import roles_of
 
@@ -87,7 +95,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             link["active"] = link is best
     return {
         "roles": roles,
-        "role_list": sorted(roles),
+        # Shown in the top bar, so in the user's language.
+        "role_list": [ROLE_LABELS[role] for role in sorted(roles)],
         "nav": nav,
         "is_admin": "admin" in roles,
         # Only those who can publish are told; one query (see _unpublished_changes).

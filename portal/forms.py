@@ -57,6 +57,25 @@ def check_webhook_url(value: str) -> None:
 FIELD_TEMPLATE = "portal/forms/field.html"
 
 
+# The labels Django derives from model field names are plain, untranslated strings; these are
+# marked. A label a form sets itself (a lazy translation, not a str) is left alone.
+MODEL_FIELD_LABELS = {
+    "key": _("Key"),
+    "name": _("Name"),
+    "kind": _("Kind"),
+    "enabled": _("Enabled"),
+    "priority": _("Priority"),
+    "distribution": _("Distribution"),
+    "assignment": _("Assignment"),
+    "skill_matching": _("Skill matching"),
+    "type": _("Type"),
+    "required": _("Required"),
+    "default": _("Default"),
+    "transform": _("Transform"),
+    "channels": _("Channels"),
+}
+
+
 class PortalFormMixin:
     """Each field renders in one wrapper div, so layouts can place label, help and errors."""
 
@@ -64,8 +83,10 @@ class PortalFormMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[call-arg]
-        for field in self.fields.values():
+        for name, field in self.fields.items():
             field.template_name = FIELD_TEMPLATE  # type: ignore[attr-defined]
+            if isinstance(field.label, str) and name in MODEL_FIELD_LABELS:
+                field.label = MODEL_FIELD_LABELS[name]
 
 
 class ChannelForm(PortalFormMixin, forms.ModelForm):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from handoff import conversation as runtime
 from handoff import selectors
@@ -81,11 +82,14 @@ def configuration(config: str) -> Snapshot:
     if config == DRAFT:
         document, errors = validate_document(export_document())
         if errors:
-            raise NotConfigured("The draft configuration is not valid.", errors)
+            # Marked, not translated: the API says it in English; the portal translates it.
+            raise NotConfigured(gettext_noop("The draft configuration is not valid."), errors)
         return draft_snapshot(document)
     snapshot = selectors.published_snapshot()
     if snapshot is None:
-        raise NotConfigured("No configuration has been published yet; publish one first.")
+        raise NotConfigured(
+            gettext_noop("No configuration has been published yet; publish one first.")
+        )
     return snapshot
 
 

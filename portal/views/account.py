@@ -37,7 +37,9 @@ def account_settings(request: AuthedRequest) -> HttpResponse:
         request.user.language = form.cleaned_data["language"]
         request.user.save(update_fields=["language"])
         # The confirmation should already speak the newly chosen language (or the browser's).
-        translation.activate(request.user.language or translation.get_language_from_request(request))
+        translation.activate(
+            request.user.language or translation.get_language_from_request(request)
+        )
         messages.success(request, gettext("Your settings are saved."))
         return redirect("account_settings")
     return render(request, "portal/account/settings.html", {"form": form})

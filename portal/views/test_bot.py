@@ -10,6 +10,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from handoff.api.serializers import LOCALE_RE
@@ -71,7 +72,7 @@ def _context(
         document = configuration(mode).document
         channels = [c for c in document.get("channels", []) if c.get("enabled", True)]
     except NotConfigured as exc:
-        config_problem = str(exc)
+        config_problem = gettext(str(exc))
         config_errors = exc.errors[:20]
     state = conversation.state if conversation is not None else {}
     handoff = conversation.handoff if conversation is not None else None
@@ -157,7 +158,7 @@ def test_bot_send(request: AuthedRequest) -> HttpResponse:
             turn = conversation_message(conversation_id=conversation.pk, text=text)
             conversation = turn.conversation
         except NotConfigured as exc:
-            error = str(exc)
+            error = gettext(str(exc))
     if not request.htmx:
         return redirect(f"{reverse('test_bot')}?config={mode}")
     conversation = _current(request)
