@@ -741,12 +741,25 @@ def _agent(c: _Checker, raw: Any, path: str, skill_keys: set[str]) -> dict | Non
     }
 
 
-def _skill_levels(c: _Checker, raw: Any, path: str, skill_keys: set[str]) -> dict[str, int]:
+def _skill_levels(
+    c: _Checker, raw: Any, path: str, skill_keys: set[str], templates: bool = False
+) -> dict[str, int]:
     if not isinstance(raw, dict):
         c.err(path, "must be an object of skill key to level (1-5)")
         return {}
     for skill, level in raw.items():
-        if skill not in skill_keys:
+        if templates and "{" in skill:
+            # A rule's key may be filled from the request: "language:{context.Language}".
+            from handoff.routing import TEMPLATE_RE
+
+            shape = TEMPLATE_RE.sub("x", skill)
+            if "{" in shape or "}" in shape or not SKILL_RE.fullmatch(shape):
+                c.err(
+                    f"{path}.{skill}",
+                    f"{_q(skill)} is not a skill key template "
+                    "(such as language:{context.Language})",
+                )
+        elif skill not in skill_keys:
             c.err(f"{path}.{skill}", f"unknown skill {_q(skill)}")
         c.integer(level, f"{path}.{skill}", minimum=1, maximum=5)
     return {skill: raw[skill] for skill in sorted(raw)}
@@ -969,7 +982,7 @@ def _rule(
             d["priority"], f"{path}.priority", minimum=-(2**31), maximum=2**31 - 1, nullable=True
         ),
         "require_skills": _skill_levels(
-            c, d["require_skills"], f"{path}.require_skills", skill_keys
+            c, d["require_skills"], f"{path}.require_skills", skill_keys, templates=True
         ),
         "agent_message": c.text(
             d["agent_message"], f"{path}.agent_message", max_len=4000, blank=True

@@ -101,6 +101,9 @@ class CompiledSnapshot:
     queues: dict[str, CompiledQueue]
     fallback: str
     fields: tuple[FieldSpec, ...]
+    # Known skill keys, to drop skills rendered from the context that nobody defined; None
+    # when the snapshot has no skills section (then rendered keys are kept as they are).
+    skills: frozenset[str] | None = None
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -176,7 +179,14 @@ def compile_snapshot(snapshot: dict[str, Any]) -> CompiledSnapshot:
         queues=queues,
         fallback=fallback,
         fields=compile_fields(snapshot.get("context_fields")),
+        skills=_skill_keys(snapshot.get("skills")),
     )
+
+
+def _skill_keys(raw: Any) -> frozenset[str] | None:
+    if not isinstance(raw, list):
+        return None
+    return frozenset(str(s["key"]) for s in raw if isinstance(s, dict) and "key" in s)
 
 
 # Published snapshots are immutable and the API hands us the same dict for a version, so the
@@ -189,7 +199,7 @@ _cache_lock = threading.Lock()
 
 def _fingerprint(snapshot: dict[str, Any]) -> tuple[Any, ...]:
     parts: list[Any] = []
-    for name in ("rules", "queues", "context_fields"):
+    for name in ("rules", "queues", "context_fields", "skills"):
         items = snapshot.get(name)
         parts += [id(items), len(items) if isinstance(items, list) else -1]
     return tuple(parts)
@@ -280,6 +290,7 @@ def decide(
     masked_customer = masker.value(customer)
     agent_message = _agent_message(rule, mapped, masked_variables, masked_customer, request)
     priority = rule.priority if rule is not None and rule.priority is not None else queue.priority
+    required_skills = _required_skills(plan, rule, sources, masker, explanation)
     if status == "queued":
         text = f"Queued in {queue.name} ({queue.key}) with priority {priority}."
     else:
@@ -292,7 +303,7 @@ def decide(
         queue_name=queue.name,
         rule=rule.name if rule is not None else None,
         priority=priority,
-        required_skills=dict(rule.require_skills) if rule is not None else {},
+        required_skills=required_skills,
         agent_message=agent_message,
         message=message,
         context=mapped.context,
@@ -523,6 +534,60 @@ def _act(
         )
         return None
     return action
+
+
+# -- required skills -------------------------------------------------------------------------
+
+
+def _required_skills(
+    plan: CompiledSnapshot,
+    rule: CompiledRule | None,
+    sources: dict[str, dict[str, Any]],
+    masker: Masker,
+    explanation: list[dict],
+) -> dict[str, int]:
+    """The rule's `require_skills`; a key such as `language:{context.Language}` is rendered
+    with the converted context (before masking, as rules see it), lower-cased when only that
+    form is a known skill. A rendered
+    key that is not a known skill, or whose value is missing, is dropped with a line saying so:
+    an unusual language never stops the customer from reaching a person."""
+    if rule is None or not rule.require_skills:
+        return {}
+    required: dict[str, int] = {}
+    for template, level in rule.require_skills.items():
+        if "{" not in template:
+            required[template] = max(level, required.get(template, 0))
+            continue
+        missing = False
+
+        def value(match: re.Match[str]) -> str:
+            nonlocal missing
+            found = sources[match.group(1)].get(match.group(2))
+            text = text_form(found) if found is not None else None
+            if not text or not text.strip():
+                missing = True
+                return ""
+            return text.strip()
+
+        key = TEMPLATE_RE.sub(value, template)
+        if plan.skills is not None and key not in plan.skills and key.lower() in plan.skills:
+            key = key.lower()  # "JA" from the bot finds the skill language:ja
+        if missing:
+            why = f"{template} has no value to fill in"
+        elif plan.skills is not None and key not in plan.skills:
+            why = f"{key} (from {template}) is not a known skill"
+        else:
+            required[key] = max(level, required.get(key, 0))
+            explanation.append(
+                {
+                    "step": "skills",
+                    "text": masker.text(f"Requires {key} at level {level} (from {template})."),
+                }
+            )
+            continue
+        text = masker.text(f"Skill requirement dropped: {why}.")
+        explanation.append({"step": "skills", "text": text})
+    return required
 
 
 # -- agent message ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from handoff import selectors
+from handoff import skills as sk
 from handoff.api.errors import flatten_fields
 from handoff.api.serializers import HandoffCreateInput
 from handoff.config_document import export_document, latest_version
@@ -241,8 +242,10 @@ def rule_outcomes(decision: Decision, document: dict[str, Any]) -> list[dict[str
 def agent_matches(decision: Decision, config: SimConfig) -> tuple[str, list[dict[str, Any]]]:
     """The members of the chosen queue, best skill match first, and who may get the handoff.
 
-    Mirrors assignment.rank_agents: `exact` keeps only agents meeting every required level,
-    `closest` prefers the smallest shortfall, `none` ignores skills. Presence is today's.
+    Mirrors assignment.rank_agents (handoff/skills.py): `exact` keeps only agents meeting every
+    required level, `closest` prefers the best match and, with a relaxation period, says after
+    how many seconds of waiting each agent would qualify; `none` ignores skills. Presence is
+    today's. The simulated handoff has just arrived: relaxation step 0.
     """
     queue = config.queues.get(decision.queue_key) or {}
     matching = str(queue.get("skill_matching") or "none")
@@ -258,25 +261,48 @@ def agent_matches(decision: Decision, config: SimConfig) -> tuple[str, list[dict
         )
     )
     required = decision.required_skills
+    relax_after = queue.get("skill_relax_after_seconds")
+    relax_after = relax_after if isinstance(relax_after, int) else None
+    last_step = max((int(v) for v in required.values()), default=0)
     out = []
     for member in members:
         name = str(member.get("username"))
-        skills = held.get(name, {})
-        shortfall = sum(
-            max(0, int(level) - int(skills.get(key, 0))) for key, level in required.items()
+        skills = {str(k): int(v) for k, v in held.get(name, {}).items()}
+        # The first relaxation step at which this agent qualifies (None: never).
+        steps = range(last_step + 1) if matching == sk.CLOSEST and relax_after else range(1)
+        from_step = next(
+            (
+                n
+                for n in steps
+                if sk.qualifies(
+                    matching=matching,
+                    relax_after=relax_after,
+                    required=required,
+                    step=n,
+                    held=skills,
+                )
+            ),
+            None,
         )
-        eligible = not (required and matching == "exact" and shortfall)
         out.append(
             {
                 "username": name,
                 "capacity": member.get("capacity"),
                 "presence": presence.get(name, "unknown"),
                 "skills": {key: skills.get(key, 0) for key in required},
-                "shortfall": shortfall if required and matching != "none" else 0,
-                "eligible": eligible,
+                "shortfall": sk.shortfall(required, skills)
+                if required and matching != "none"
+                else 0,
+                "eligible": from_step == 0,
+                "eligible_after_seconds": (
+                    from_step * relax_after if from_step and relax_after else None
+                ),
+                "rank": sk.match_key(required, skills) if matching == sk.CLOSEST else (),
             }
         )
-    out.sort(key=lambda a: (not a["eligible"], a["shortfall"], a["username"]))
+    out.sort(key=lambda a: (not a["eligible"], a["rank"], a["shortfall"], a["username"]))
+    for a in out:
+        del a["rank"]
     return matching, out
 
 

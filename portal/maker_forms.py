@@ -640,6 +640,16 @@ class RuleForm(PortalFormMixin, forms.Form):
         ),
     )
     enabled = forms.BooleanField(required=False, initial=True, label=_("Enabled"))
+    context_skills = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Skills from the context"),
+        help_text=_(
+            "One per line, skill key with {context.X} and a level, such as "
+            "language:{context.Language}=3. A value that is not a known skill is ignored."
+        ),
+    )
 
     def __init__(self, *args: Any, rule: EscalationRule | None = None, **kwargs: Any) -> None:
         self.rule = rule
@@ -653,6 +663,9 @@ class RuleForm(PortalFormMixin, forms.Form):
                 "agent_message": rule.agent_message,
                 "enabled": rule.enabled,
                 **{f"skill__{k}": str(v) for k, v in rule.require_skills.items()},
+                "context_skills": "\n".join(
+                    f"{k}={v}" for k, v in rule.require_skills.items() if "{" in k
+                ),
             }
         super().__init__(*args, **kwargs)
         self.skills = list(Skill.objects.order_by("key"))
@@ -694,11 +707,28 @@ class RuleForm(PortalFormMixin, forms.Form):
             )
         return message
 
+    def clean_context_skills(self) -> dict[str, int]:
+        levels: dict[str, int] = {}
+        for line in self.cleaned_data.get("context_skills", "").splitlines():
+            if not line.strip():
+                continue
+            key, sep, level = line.strip().rpartition("=")
+            if not sep or "{" not in key or not level.strip().isdigit():
+                raise ValidationError(
+                    _("Write each line as skill-key-with-{context.X}=level: %(line)s"),
+                    params={"line": line.strip()},
+                )
+            levels[key.strip()] = int(level)
+        return levels
+
     def require_skills(self) -> dict[str, int]:
         return {
-            skill.key: int(self.cleaned_data[f"skill__{skill.key}"])
-            for skill in self.skills
-            if self.cleaned_data.get(f"skill__{skill.key}")
+            **{
+                skill.key: int(self.cleaned_data[f"skill__{skill.key}"])
+                for skill in self.skills
+                if self.cleaned_data.get(f"skill__{skill.key}")
+            },
+            **(self.cleaned_data.get("context_skills") or {}),
         }
 
     def check_document(self, formset: BaseConditionFormSet) -> None:
@@ -723,6 +753,8 @@ class RuleForm(PortalFormMixin, forms.Form):
                 row.add_error(field, message)
                 continue
             key = _first_key(path)
+            if key == "require_skills" and "{" in path:
+                key = "context_skills"
             self.add_error(key if key in self.fields else None, message)
         for row in formset.forms:
             op, field = row.cleaned_data.get("op"), row.cleaned_data.get("field")

@@ -120,7 +120,9 @@ def _inbox(request: AuthedRequest, **extra: Any) -> HttpResponse:
 def workspace(request: AuthedRequest) -> HttpResponse:
     if _is_poll(request):
         return _inbox(request)
-    return render(request, "agent/workspace.html", _inbox_context(request))
+    # The agent's own skills, read-only: an admin sets proficiencies on the user's page.
+    skills = request.user.skills.select_related("skill").order_by("skill__key")
+    return render(request, "agent/workspace.html", _inbox_context(request, my_skills=skills))
 
 
 @role_required(ADMIN, AGENT)

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from handoff.models import User
 from handoff.selectors_agent import supervisor_board
+from handoff.selectors_skills import skill_waits
 from portal.roles import ADMIN, role_required
 from portal.views._common import AuthedRequest
 from portal.views.agent import POLL_MS, duration
@@ -33,6 +34,7 @@ def board(request: AuthedRequest) -> HttpResponse:
         "presences": presences,
         "poll_ms": max(POLL_MS, BOARD_POLL_MS),
         "now": now,
+        "skill_waits": skill_waits(now=now),
     }
     template = "supervisor/board.html"
     if request.htmx and not request.htmx.boosted:

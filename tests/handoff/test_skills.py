@@ -301,3 +301,104 @@ def test_it_keeps_skills_and_capacity_under_concurrent_workers(transactional_db:
     assert membership(done.agent, queue).active_count == 2
     assert Handoff.objects.filter(status="queued").count() == len(handoffs) - 13
     assert Queue.objects.get(pk=queue.pk).skill_matching == "closest"
+
+
+# -- required skills from the rule and the context -----------------------------------------
+
+
+def _snapshot(require_skills: dict[str, int]) -> dict[str, Any]:
+    return {
+        "queues": [{"key": "general", "name": "General", "fallback": True}],
+        "skills": [
+            {"key": "language:ja", "name": "Japanese"},
+            {"key": "product:billing", "name": "Billing"},
+        ],
+        "context_fields": [
+            {"source": "lang", "target": "Language", "type": "text", "transform": "trim"}
+        ],
+        "rules": [
+            {
+                "name": "Everyone",
+                "order": 1,
+                "conditions": {"all": []},
+                "queue": "general",
+                "require_skills": require_skills,
+            }
+        ],
+    }
+
+
+def _route(snap: dict[str, Any], **variables: Any) -> Any:
+    from handoff.routing import decide
+
+    body = {"conversation_id": "c", "channel": "webchat", "variables": variables}
+    return decide(snap, body, bot_key="bot", queue_states={}, now=timezone.now())
+
+
+def test_it_requires_the_skill_named_by_the_context() -> None:
+    snap = _snapshot({"product:billing": 2, "language:{context.Language}": 3})
+
+    decision = _route(snap, lang=" JA ")
+
+    assert decision.required_skills == {"product:billing": 2, "language:ja": 3}
+    texts = [e["text"] for e in decision.explanation if e["step"] == "skills"]
+    assert texts == ["Requires language:ja at level 3 (from language:{context.Language})."]
+
+
+def test_it_drops_a_rendered_skill_nobody_defined_and_says_why() -> None:
+    snap = _snapshot({"language:{context.Language}": 3})
+
+    unknown = _route(snap, lang="tlh")
+    missing = _route(snap)
+
+    assert unknown.required_skills == {} and missing.required_skills == {}
+    assert [e["text"] for e in unknown.explanation if e["step"] == "skills"] == [
+        "Skill requirement dropped: language:tlh (from language:{context.Language}) "
+        "is not a known skill."
+    ]
+    assert [e["text"] for e in missing.explanation if e["step"] == "skills"] == [
+        "Skill requirement dropped: language:{context.Language} has no value to fill in."
+    ]
+
+
+def test_it_validates_skill_key_templates_and_levels_in_rules(db: Any) -> None:
+    from handoff.config_validation import validate_document
+
+    base = {
+        "format": "handoff-portal/config",
+        "version": 1,
+        "queues": [{"key": "general", "name": "General", "fallback": True}],
+        "skills": [{"key": "language:ja", "name": "Japanese"}],
+    }
+
+    def errors(require_skills: dict[str, Any]) -> dict[str, str]:
+        rule = {"name": "R", "order": 1, "queue": "general", "require_skills": require_skills}
+        _, found = validate_document({**base, "rules": [rule]})
+        return {e.path: e.message for e in found}
+
+    assert errors({"language:{context.Language}": 3, "language:ja": 5}) == {}
+    assert list(errors({"language:{context.Language": 3})) == [
+        "rules[0].require_skills.language:{context.Language"
+    ]
+    assert list(errors({"{session.x}": 3})) == ["rules[0].require_skills.{session.x}"]
+    assert list(errors({"language:ja": 0})) == ["rules[0].require_skills.language:ja"]
+    assert list(errors({"language:{context.Language}": 6})) == [
+        "rules[0].require_skills.language:{context.Language}"
+    ]
+    assert list(errors({"language:de": 2})) == ["rules[0].require_skills.language:de"]
+
+
+def test_it_round_trips_a_skill_key_template(db: Any, settings: Any) -> None:
+    settings.HANDOFF_WEBHOOK_ALLOW_PRIVATE = True  # the demo's webhook queue is on 127.0.0.1
+    from handoff.config_document import export_document, import_document
+    from tests.handoff.config_helpers import demo_agents, demo_doc
+
+    demo_agents()
+    doc = demo_doc()
+    doc["rules"][0]["require_skills"] = {"language:{context.Language}": 2}
+    import_document(doc)
+    exported = export_document()
+
+    assert exported["rules"][0]["require_skills"] == {"language:{context.Language}": 2}
+    import_document(exported)
+    assert export_document() == exported
