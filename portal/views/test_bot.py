@@ -124,9 +124,9 @@ def test_bot_start(request: AuthedRequest) -> HttpResponse:
     locale = request.POST.get("locale", "").strip()
     error = None
     if channel not in channels:
-        error = "Pick a channel."
+        error = gettext("Pick a channel.")
     elif locale and (len(locale) > 35 or not LOCALE_RE.match(locale)):
-        error = "The locale is a BCP-47 tag such as en-US."
+        error = gettext("The locale is a BCP-47 tag such as en-US.")
     if error is not None:
         return _pane(request, _context(request, mode=mode, conversation=None, error=error))
     conversation, _replies = conversation_start(
@@ -149,7 +149,9 @@ def test_bot_send(request: AuthedRequest) -> HttpResponse:
     mode = _mode(conversation.state.get("config") if conversation else request.POST.get("config"))
     text = request.POST.get("text", "").strip()[:MAX_TEXT]
     if conversation is None:
-        context = _context(request, mode=mode, conversation=None, error="Start a conversation.")
+        context = _context(
+            request, mode=mode, conversation=None, error=gettext("Start a conversation.")
+        )
         return _pane(request, context)
     turn = None
     error = None

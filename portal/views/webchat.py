@@ -13,6 +13,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -34,13 +36,13 @@ MESSAGES_PER_MINUTE = getattr(settings, "WEBCHAT_MESSAGES_PER_MINUTE", 20)
 CONVERSATIONS_PER_HOUR = getattr(settings, "WEBCHAT_CONVERSATIONS_PER_HOUR", 20)
 
 STATUS_TEXT = {
-    "queued": "Waiting for a person…",
-    "offered": "Waiting for a person…",
-    "assigned": "{agent} has joined the conversation.",
-    "resolved": "The conversation was closed by {agent}. Thank you!",
-    "cancelled": "The conversation was cancelled.",
-    "failed": "Sorry, we could not reach a person.",
-    "delivered": "Your conversation was passed to our team.",
+    "queued": _("Waiting for a person…"),
+    "offered": _("Waiting for a person…"),
+    "assigned": _("{agent} has joined the conversation."),
+    "resolved": _("The conversation was closed by {agent}. Thank you!"),
+    "cancelled": _("The conversation was cancelled."),
+    "failed": _("Sorry, we could not reach a person."),
+    "delivered": _("Your conversation was passed to our team."),
 }
 
 
@@ -122,7 +124,9 @@ def webchat(request: HttpRequest) -> HttpResponse:
 def webchat_send(request: VisitorRequest) -> HttpResponse:
     conversation = _current(request)
     if rate_limited(request, "message", MESSAGES_PER_MINUTE, 60):
-        context = _context(request, conversation, error="Slow down a little, then try again.")
+        context = _context(
+            request, conversation, error=gettext("Slow down a little, then try again.")
+        )
         return _pane(request, context, status=429)
     text = request.POST.get("text", "").strip()[:MAX_TEXT]
     if not text:
@@ -130,18 +134,22 @@ def webchat_send(request: VisitorRequest) -> HttpResponse:
     try:
         if conversation is None:
             if rate_limited(request, "start", CONVERSATIONS_PER_HOUR, 3600):
-                context = _context(request, None, error="Too many conversations; try later.")
+                context = _context(
+                    request, None, error=gettext("Too many conversations; try later.")
+                )
                 return _pane(request, context, status=429)
             bot = Bot.objects.filter(key=DEMO_BOT).first()
             if bot is None:
-                return _pane(request, _context(request, None, error="The demo is not loaded."))
+                return _pane(
+                    request, _context(request, None, error=gettext("The demo is not loaded."))
+                )
             conversation, _replies = conversation_start(
                 bot=bot, channel=DEMO_CHANNEL, source=Conversation.Source.WEBCHAT
             )
             request.session[SESSION_KEY] = str(conversation.pk)
         conversation_message(conversation_id=conversation.pk, text=text)
     except NotConfigured as exc:
-        return _pane(request, _context(request, conversation, error=str(exc)))
+        return _pane(request, _context(request, conversation, error=gettext(str(exc))))
     if not request.htmx:
         return redirect(reverse("webchat"))
     return _pane(request, _context(request, _current(request)))
