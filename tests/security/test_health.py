@@ -64,3 +64,25 @@ def test_it_sets_the_handoff_id_for_api_requests(client: Any, db: Any, caplog: A
         logging.getLogger("django.request").removeHandler(spy)
     # 401 is logged as a warning by django.request, inside the request's context.
     assert "2f1c6a3e-0000-4000-8000-000000000000" in seen
+
+
+def test_it_sets_the_handoff_id_for_tasks() -> None:
+    from celery import signals
+
+    from handoff import tasks
+
+    signals.task_prerun.send(
+        sender=tasks.deliver, task_id="t1", task=tasks.deliver, args=("2f1c-task",), kwargs={}
+    )
+    assert handoff_id_var.get() == "2f1c-task"
+    signals.task_postrun.send(sender=tasks.deliver, task_id="t1", task=tasks.deliver)
+    assert handoff_id_var.get() == "-"
+    signals.task_prerun.send(
+        sender=tasks.send_status_callback,
+        task_id="t2",
+        task=tasks.send_status_callback,
+        args=(),
+        kwargs={"handoff_id": "2f1c-kw", "state": "failed"},
+    )
+    assert handoff_id_var.get() == "2f1c-kw"
+    signals.task_postrun.send(sender=tasks.send_status_callback, task_id="t2")
