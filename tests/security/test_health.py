@@ -86,3 +86,11 @@ def test_it_sets_the_handoff_id_for_tasks() -> None:
     )
     assert handoff_id_var.get() == "2f1c-kw"
     signals.task_postrun.send(sender=tasks.send_status_callback, task_id="t2")
+
+
+def test_it_fails_the_worker_check_when_no_worker_answers(db: Any) -> None:
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError):
+        call_command("worker_health", "--timeout", "0.3")
