@@ -359,7 +359,10 @@ def _lock(handoff_id: uuid.UUID | str) -> Handoff:
 
 
 def _pending_offer(handoff: Handoff, agent_id: int | None = None) -> Offer | None:
-    offers = Offer.objects.select_for_update().select_related("agent")
+    # of=("self",): lock the offer only. A plain FOR UPDATE also locks the joined agent's
+    # User row, before the membership, while _offer updates the membership then the user:
+    # concurrent expiries and fills deadlocked on PostgreSQL.
+    offers = Offer.objects.select_for_update(of=("self",)).select_related("agent")
     offers = offers.filter(handoff=handoff, outcome=Offer.Outcome.PENDING)
     if agent_id is not None:
         offers = offers.filter(agent_id=agent_id)

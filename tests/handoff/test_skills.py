@@ -16,7 +16,7 @@ from handoff.assignment import (
     queue_fill,
     queue_relax_skills,
 )
-from handoff.models import AgentSkill, Handoff, Queue, QueueMembership, Skill, User
+from handoff.models import AgentSkill, Handoff, QueueMembership, Skill, User
 from handoff.skills import effective_requirements, match_key, relax_step
 from handoff.tasks import sweep_run
 from tests.handoff.delivery_helpers import (
@@ -300,7 +300,18 @@ def test_it_keeps_skills_and_capacity_under_concurrent_workers(transactional_db:
     queue_fill(queue_id=queue.pk, now=start + timedelta(seconds=200))
     assert membership(done.agent, queue).active_count == 2
     assert Handoff.objects.filter(status="queued").count() == len(handoffs) - 13
-    assert Queue.objects.get(pk=queue.pk).skill_matching == "closest"
+
+    # Every offer times out; concurrent sweeps expire them and offer again, each agent to
+    # capacity, nobody twice the same handoff while others qualify, each step still once.
+    first_offers = dict(Handoff.objects.filter(status="offered").values_list("pk", "agent_id"))
+    in_threads(lambda: sweep_run(now=start + timedelta(seconds=900)), 8)
+    assert not errors, errors
+    assert all(m.active_count == 2 for m in QueueMembership.objects.all())
+    offered = dict(Handoff.objects.filter(status="offered").values_list("pk", "agent_id"))
+    assert len(offered) == 12
+    assert not [pk for pk, agent_id in offered.items() if first_offers.get(pk) == agent_id]
+    for handoff in Handoff.objects.filter(status__in=["queued", "offered"]):
+        assert [d["step"] for d in relaxed(handoff)] == [1, 2, 3]
 
 
 # -- required skills from the rule and the context -----------------------------------------
