@@ -307,9 +307,9 @@ def test_it_keeps_skills_and_capacity_under_concurrent_workers(transactional_db:
     in_threads(lambda: sweep_run(now=start + timedelta(seconds=900)), 8)
     assert not errors, errors
     assert all(m.active_count == 2 for m in QueueMembership.objects.all())
-    offered = dict(Handoff.objects.filter(status="offered").values_list("pk", "agent_id"))
-    assert len(offered) == 12
-    assert not [pk for pk, agent_id in offered.items() if first_offers.get(pk) == agent_id]
+    second_offers = dict(Handoff.objects.filter(status="offered").values_list("pk", "agent_id"))
+    assert len(second_offers) == 12
+    assert not [pk for pk, agent in second_offers.items() if first_offers.get(pk) == agent]
     for handoff in Handoff.objects.filter(status__in=["queued", "offered"]):
         assert [d["step"] for d in relaxed(handoff)] == [1, 2, 3]
 
