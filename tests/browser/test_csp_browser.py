@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from tests.browser.conftest import browser, log_in, new_page, plain_http_cookies  # noqa: F401
+from tests.browser.conftest import log_in
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
@@ -41,7 +41,7 @@ def refusals(page: Any) -> list[str]:
 
 def test_it_runs_every_page_without_a_policy_refusal(
     live_server: Any,
-    new_page: Any,  # noqa: F811
+    new_page: Any,
     db: Any,
 ) -> None:
     make_user("csp-admin", "admin", "agent")
