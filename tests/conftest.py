@@ -38,6 +38,20 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> None:
+    """Each test starts without what earlier tests left in this process: throttling and rate
+    limit counters in the cache, and cached configuration snapshots and served counts (a
+    flushed database reuses primary keys)."""
+    from django.core.cache import cache
+
+    from handoff import selectors
+
+    cache.clear()
+    selectors._snapshots.clear()
+    selectors._served.clear()
+
+
 def make_user(username: str, *roles: str, **extra: Any) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, **extra)
     for role in roles:
