@@ -5,7 +5,6 @@ from typing import Any
 from django.test import override_settings
 
 from handoff.logging import HandoffContextFilter, JsonFormatter, handoff_id_var, log_context
-from portal.celery import app
 
 
 def test_it_reports_database_and_broker(client: Any, db: Any) -> None:
@@ -16,19 +15,13 @@ def test_it_reports_database_and_broker(client: Any, db: Any) -> None:
 
 
 def test_it_names_what_failed(client: Any, db: Any) -> None:
-    # A real unreachable broker: nothing listens on this port.
-    from tests.handoff.delivery_helpers import closed_port
+    # A real unreachable broker: nothing listens on this port. celery_broker() switches the
+    # app's broker the way Celery allows (environment included) and drops, rather than closes,
+    # its connection pools, so later tests still publish.
+    from tests.handoff.delivery_helpers import celery_broker, closed_port
 
-    conf: Any = app.conf
-    pool: Any = app.pool
-    broker = conf.broker_url
-    conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
-    try:
-        pool.force_close_all()
+    with celery_broker(f"redis://127.0.0.1:{closed_port()}/0"):
         response = client.get("/health/")
-    finally:
-        conf.broker_url = broker
-        pool.force_close_all()
     assert response.status_code == 503
     assert response.json() == {"database": "ok", "broker": "error"}
 
