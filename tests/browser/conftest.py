@@ -73,3 +73,12 @@ def log_in(page: Any, base_url: str, username: str, password: str) -> None:
     page.click("button[type=submit]")
     # The form is htmx-boosted: wait until the portal has moved on from the login page.
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def htmx_idle(page: Any) -> None:
+    """Wait until htmx has swapped and settled: only then does new content react to events
+    (a change fired on a row htmx has not processed yet sends no request)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, "
+        ".htmx-added')"
+    )

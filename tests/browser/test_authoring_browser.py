@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from handoff.models import ContextField, EscalationRule, Queue, Topic
 from portal.roles import ROLES
 from tests.browser.conftest import SCREENSHOTS as SHOTS
-from tests.browser.conftest import log_in
+from tests.browser.conftest import htmx_idle, log_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -109,6 +109,7 @@ def test_it_authors_a_topic_a_field_and_a_rule(live_server: Any, new_page: Any) 
     page.fill("[name=name]", "Big refunds")
     page.click("text=Add condition")
     page.locator(".condition-row").nth(0).wait_for()
+    htmx_idle(page)
     # Choosing a field re-renders its row in place, with the operators that fit it.
     with page.expect_response(lambda r: "/authoring/rules/new/" in r.url):
         page.select_option("[name=cond-0-field]", "topic")
@@ -117,6 +118,7 @@ def test_it_authors_a_topic_a_field_and_a_rule(live_server: Any, new_page: Any) 
     page.fill("[name=cond-0-value]", "refund")
     page.click("text=Add condition")
     page.locator(".condition-row").nth(1).wait_for()
+    htmx_idle(page)
     assert page.input_value("[name=cond-0-value]") == "refund"
     with page.expect_response(lambda r: "/authoring/rules/new/" in r.url):
         page.select_option("[name=cond-1-field]", "variables.amount")
