@@ -38,14 +38,16 @@ def publish(task_name: str, args: list[Any], *, countdown: float | None = None) 
     return True
 
 
-def publish_delivery(handoff_id: uuid.UUID | str, *, track: bool = True) -> bool:
+def publish_delivery(
+    handoff_id: uuid.UUID | str, *, track: bool = True, countdown: float | None = None
+) -> bool:
     """Publish the delivery task of a stored handoff; never raises.
 
     `track=False` skips recording `dispatched_at`: only webhook deliveries are recovered by it
     (the sweep fills agent queues whatever was published), and the write costs every handoff
     a round trip on the hot path of the API.
     """
-    if not publish("deliver", [str(handoff_id)]):
+    if not publish("deliver", [str(handoff_id)], countdown=countdown):
         return False
     if not track:
         return True
@@ -58,12 +60,7 @@ def publish_delivery(handoff_id: uuid.UUID | str, *, track: bool = True) -> bool
 
 def publish_delivery_later(handoff_id: uuid.UUID | str, *, countdown: float) -> bool:
     """Publish a delivery retry; on failure the sweep finds it once `next_attempt_at` passed."""
-    if not publish("deliver", [str(handoff_id)], countdown=countdown):
-        return False
-    Handoff.objects.filter(pk=handoff_id, status__in=Handoff.OPEN).update(
-        dispatched_at=timezone.now()
-    )
-    return True
+    return publish_delivery(handoff_id, countdown=countdown)
 
 
 def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:

@@ -30,7 +30,7 @@ from handoff.idempotency import (
     request_hash,
 )
 from handoff.models import Bot, Handoff
-from handoff.services.intake import handoff_intake
+from handoff.services.intake import handoff_intake, waiting_fields
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -66,8 +66,6 @@ class BotApi(APIView):
 
 
 def detail_body(handoff: Handoff) -> dict[str, Any]:
-    now = timezone.now()
-    position = selectors.queue_position(handoff)
     return {
         "id": str(handoff.pk),
         "conversation_id": handoff.conversation_id,
@@ -76,10 +74,7 @@ def detail_body(handoff: Handoff) -> dict[str, Any]:
         if handoff.queue_key
         else None,
         "rule": handoff.rule,
-        "position": position,
-        "estimated_wait_seconds": selectors.estimated_wait_seconds(
-            queue_key=handoff.queue_key, position=position, now=now
-        ),
+        **waiting_fields(handoff, now=timezone.now()),
         "agent": {"display_name": handoff.agent.display_name}
         if handoff.agent and handoff.status in ("offered", "assigned", "resolved")
         else None,

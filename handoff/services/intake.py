@@ -12,7 +12,7 @@ from handoff.api.errors import ApiError
 from handoff.dispatch import publish_delivery
 from handoff.models import Bot, Handoff, HandoffEvent, Queue
 from handoff.routing import Decision, decide
-from handoff.selectors import Snapshot, open_handoff
+from handoff.selectors import Snapshot
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.
@@ -107,28 +107,38 @@ def handoff_create(
                 transaction.on_commit(lambda: publish_delivery(handoff_id, track=track))
     except IntegrityError:
         # Another request for the same conversation won the race (one open handoff each).
-        existing = open_handoff(bot_id=bot.pk, conversation_id=request["conversation_id"])
+        existing = selectors.open_handoff(bot_id=bot.pk, conversation_id=request["conversation_id"])
         if existing is None:
             raise
         return IntakeResult(handoff=existing, created=False)
     return IntakeResult(handoff=handoff, created=True)
 
 
+def waiting_fields(
+    handoff: Handoff, *, now: datetime, position: int | None = None
+) -> dict[str, int | None]:
+    """`position` and `estimated_wait_seconds`, as both the create and the read answers give
+    them (`position` when already known)."""
+    if position is None:
+        position = selectors.queue_position(handoff)
+    return {
+        "position": position,
+        "estimated_wait_seconds": selectors.estimated_wait_seconds(
+            queue_key=handoff.queue_key, position=position, now=now
+        ),
+    }
+
+
 def handoff_created_body(
     handoff: Handoff, *, now: datetime, position: int | None = None
 ) -> dict[str, Any]:
     """The handoff as `POST /api/v1/handoffs` answers it (`position` when already known)."""
-    if position is None:
-        position = selectors.queue_position(handoff)
     return {
         "id": str(handoff.pk),
         "status": handoff.status,
         "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
         "rule": handoff.rule,
-        "position": position,
-        "estimated_wait_seconds": selectors.estimated_wait_seconds(
-            queue_key=handoff.queue_key, position=position, now=now
-        ),
+        **waiting_fields(handoff, now=now, position=position),
         "message": handoff.message,
         "status_url": f"/api/v1/handoffs/{handoff.pk}",
     }
