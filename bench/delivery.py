@@ -189,8 +189,8 @@ def to_offered(key: str, n: int) -> list[float]:
     import django
 
     django.setup()
-    from handoff.assignment import handoff_accept, handoff_resolve
     from handoff.models import Handoff, User
+    from handoff.services.assignment import handoff_accept, handoff_resolve
 
     agent = User.objects.get(username="idle-agent")
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
@@ -247,7 +247,7 @@ def worker_drain(count: int) -> float:
     """Handoffs stored directly (no API in the way), then published at once: the worker's rate."""
     from django.utils import timezone
 
-    from handoff.dispatch import publish_delivery
+    from handoff.delivery.publish import publish_delivery
     from handoff.models import Bot, Handoff, Queue
 
     bot, queue = Bot.objects.get(key="bench-bot"), Queue.objects.get(key="hooks")

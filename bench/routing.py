@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from handoff.routing import QueueState, decide
+from handoff.engine.routing import QueueState, decide
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -598,7 +598,7 @@ class IdempotencyKey(models.Model):
 
 
 class Conversation(models.Model):
-    """A customer's conversation with the topics runtime (handoff/conversation.py)."""
+    """A customer's conversation with the topics runtime (handoff/engine/conversation.py)."""
 
     class Source(models.TextChoices):
         API = "api", _("Conversation API")

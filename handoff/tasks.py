@@ -11,10 +11,12 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from handoff import assignment, delivery, webhooks
-from handoff.delivery import Outcome
-from handoff.dispatch import handoff_deliver, publish_delivery
+from handoff.delivery import http as delivery
+from handoff.delivery.http import Outcome
+from handoff.delivery.publish import publish_delivery
 from handoff.models import IdempotencyKey, Queue
+from handoff.services import assignment, webhooks
+from handoff.services.dispatch import handoff_deliver
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def expire_idempotency_keys() -> int:
 
 @shared_task(name="handoff.tasks.purge_expired")
 def purge_expired() -> int:
-    # Data retention (handoff/retention.py): HANDOFF_RETENTION_DAYS, 0 disables.
-    from handoff.retention import handoffs_purge_expired
+    # Data retention (handoff/services/retention.py): HANDOFF_RETENTION_DAYS, 0 disables.
+    from handoff.services.retention import handoffs_purge_expired
 
     return handoffs_purge_expired()

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from handoff.config_validation import _is_private_host
+from handoff.config.validation import _is_private_host
 from handoff.models import Bot, Channel, OverflowAction, Queue, Skill, User
 from handoff.services.portal_config import queue_overflow_cycle
 from portal.roles import ADMIN, AGENT, ANALYST, MAKER

@@ -1,7 +1,7 @@
 """Forms of the makers' authoring pages: topics and nodes, context fields, escalation rules.
 
 Django's fields check the shapes (required, lengths, choices); the rules of the config document
-are then checked by the very functions that validate an import (handoff/config_validation.py),
+are then checked by the very functions that validate an import (handoff/config/validation.py),
 and each error they report is shown at the field its JSON path names.
 """
 
@@ -14,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from handoff import config_validation as cv
-from handoff.conditions import number_text, to_bool, to_number
-from handoff.mapping import compile_fields, map_context, show, stored_form, system_fields
+from handoff.config import validation as cv
+from handoff.engine.conditions import number_text, to_bool, to_number
+from handoff.engine.mapping import compile_fields, map_context, show, stored_form, system_fields
+from handoff.engine.routing import TEMPLATE_RE
 from handoff.models import (
     Bot,
     Channel,
@@ -27,7 +28,6 @@ from handoff.models import (
     Topic,
     TopicNode,
 )
-from handoff.routing import TEMPLATE_RE
 from portal.forms import FIELD_TEMPLATE, PortalFormMixin
 
 # The system fields a context field can read, in the order the engine defines them.

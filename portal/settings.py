@@ -286,7 +286,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "handoff.tasks.expire_idempotency_keys",
         "schedule": 3600.0,
     },
-    # Data retention (handoff/retention.py).
+    # Data retention (handoff/services/retention.py).
     "purge-expired-handoffs": {"task": "handoff.tasks.purge_expired", "schedule": 3600.0},
 }
 
@@ -300,7 +300,7 @@ HANDOFF_WEBHOOK_TIMEOUT = env_int("HANDOFF_WEBHOOK_TIMEOUT", 10, minimum=1)
 HANDOFF_ENCRYPTION_KEY = env_str("HANDOFF_ENCRYPTION_KEY", "")
 
 # Transcripts, context and messages of closed handoffs are purged after this many days
-# (handoff/retention.py); 0 keeps them forever.
+# (handoff/services/retention.py); 0 keeps them forever.
 HANDOFF_RETENTION_DAYS = env_int("HANDOFF_RETENTION_DAYS", 90)
 
 # Every log line carries the handoff id in hand (handoff/logging.py); LOG_FORMAT=json writes

@@ -45,7 +45,7 @@ def _fresh_process_state() -> None:
     flushed database reuses primary keys)."""
     from django.core.cache import cache
 
-    from handoff import selectors
+    from handoff.selectors import handoffs as selectors
 
     cache.clear()
     selectors._snapshots.clear()

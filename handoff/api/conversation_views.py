@@ -13,7 +13,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from handoff import selectors
 from handoff.api.errors import ApiError
 from handoff.api.serializers import (
     LOCALE_RE,
@@ -25,6 +24,7 @@ from handoff.api.serializers import (
 )
 from handoff.api.views import ERRORS, BotApi
 from handoff.models import Conversation
+from handoff.selectors import handoffs as selectors
 from handoff.services.conversations import (
     NotConfigured,
     conversation_handoff_body,

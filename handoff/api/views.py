@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from handoff import selectors
 from handoff.api import bot_framework
 from handoff.api.errors import ApiError, error_body
 from handoff.api.serializers import (
@@ -22,14 +21,15 @@ from handoff.api.serializers import (
     HandoffDetail,
 )
 from handoff.api.throttling import PerKeyThrottle
-from handoff.assignment import handoff_cancel
-from handoff.idempotency import (
+from handoff.models import Bot, Handoff
+from handoff.selectors import handoffs as selectors
+from handoff.services.assignment import handoff_cancel
+from handoff.services.idempotency import (
     idempotency_claim,
     idempotency_finish,
     idempotency_release,
     request_hash,
 )
-from handoff.models import Bot, Handoff
 from handoff.services.intake import handoff_intake, waiting_fields
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

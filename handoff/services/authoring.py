@@ -12,10 +12,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from handoff.config_document import audit
-from handoff.config_validation import SYSTEM_TOPICS
+from handoff.config.document import audit
+from handoff.config.validation import SYSTEM_TOPICS
+from handoff.engine.routing import TEMPLATE_RE
 from handoff.models import ContextField, EscalationRule, Topic, TopicNode, User
-from handoff.routing import TEMPLATE_RE
 from handoff.services.portal_config import InUseError
 
 __all__ = [

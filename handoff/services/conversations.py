@@ -1,6 +1,6 @@
 """Conversations with the topics runtime: stored between messages, handed off for real.
 
-The interpreter (handoff/conversation.py) is pure; this module loads and saves its state and,
+The interpreter (handoff/engine/conversation.py) is pure; this module loads and saves its state and,
 when a turn ends in a transfer, creates the handoff through `handoff_intake`, the same path
 as `POST /api/v1/handoffs`. See docs/conversations.md.
 """
@@ -13,15 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from handoff import conversation as runtime
-from handoff import selectors
 from handoff.api.errors import ApiError
 from handoff.api.serializers import HandoffCreateInput
-from handoff.config_document import export_document
-from handoff.config_validation import ConfigError, validate_document
-from handoff.events import handoff_event
+from handoff.config.document import export_document
+from handoff.config.validation import ConfigError, validate_document
+from handoff.engine import conversation as runtime
 from handoff.models import Bot, Channel, Conversation, Handoff
-from handoff.selectors import Snapshot
+from handoff.selectors import handoffs as selectors
+from handoff.selectors.handoffs import Snapshot
+from handoff.services.events import handoff_event
 from handoff.services.intake import handoff_created_body, handoff_intake
 
 # "Test your bot" hands off as this bot, created on demand and allowed on every channel, so

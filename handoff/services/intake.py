@@ -7,12 +7,12 @@ from typing import Any, Protocol
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from handoff import selectors
 from handoff.api.errors import ApiError
-from handoff.dispatch import publish_delivery
+from handoff.delivery.publish import publish_delivery
+from handoff.engine.routing import Decision, decide
 from handoff.models import Bot, Handoff, HandoffEvent, Queue
-from handoff.routing import Decision, decide
-from handoff.selectors import Snapshot
+from handoff.selectors import handoffs as selectors
+from handoff.selectors.handoffs import Snapshot
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.

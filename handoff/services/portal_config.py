@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from handoff.config_document import audit
+from handoff.config.document import audit
 from handoff.crypto import new_api_key, new_webhook_secret
 from handoff.models import (
     AgentSkill,

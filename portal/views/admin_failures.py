@@ -9,9 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from handoff.assignment import HandoffConflict
 from handoff.models import Handoff
-from handoff.webhooks import failed_deliveries, handoff_retry_delivery
+from handoff.services.assignment import HandoffConflict
+from handoff.services.webhooks import failed_deliveries, handoff_retry_delivery
 from portal.roles import ADMIN, ANALYST, role_required
 from portal.views._common import AuthedRequest
 

@@ -5,7 +5,7 @@ waiting lists of their own queues; anyone else's handoff is a 404. Admins may op
 workspace too (it shows their own desk, which is empty unless they are queue members) and may
 read any handoff page from the supervisor board, but act only on handoffs they hold.
 
-Every transition is a service of handoff.assignment: capacity is never touched here.
+Every transition is a service of handoff.services.assignment: capacity is never touched here.
 """
 
 from typing import Any
@@ -20,7 +20,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from handoff.assignment import (
+from handoff.models import Handoff, Queue, QueueMembership, User
+from handoff.selectors.agent import agent_desk, handoff_for_viewer, handoff_sheet, own_handoff
+from handoff.services.assignment import (
     HandoffConflict,
     agent_set_presence,
     handoff_accept,
@@ -29,8 +31,6 @@ from handoff.assignment import (
     handoff_resolve,
     handoff_transfer,
 )
-from handoff.models import Handoff, Queue, QueueMembership, User
-from handoff.selectors_agent import agent_desk, handoff_for_viewer, handoff_sheet, own_handoff
 from portal.roles import ADMIN, AGENT, has_role, role_required
 from portal.views._common import AuthedRequest
 

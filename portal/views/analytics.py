@@ -1,4 +1,4 @@
-"""The analysts' dashboard and its CSV export (issue 8). Figures come from handoff.analytics."""
+"""The analysts' dashboard and its CSV export. Figures come from handoff/selectors/analytics.py."""
 
 import csv
 import datetime as dt
@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from handoff import analytics, charts
 from handoff.models import Bot, Channel, Handoff, Queue, Topic
+from handoff.selectors import analytics
+from portal import charts
 from portal.roles import ADMIN, ANALYST, has_role, role_required
 
 MAX_DAYS = 366
@@ -244,8 +245,9 @@ class _Echo:
 def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
     """CSV text in chunks of EXPORT_BATCH rows: few, large writes stream fastest.
 
-    The rows come formatted from the database (handoff.analytics.export_rows); the csv module
-    writes None as an empty cell, so only the wait needs formatting here.
+    The rows come formatted from the database (handoff/selectors/analytics.py
+    `export_rows`); the csv module writes None as an empty cell, so only the wait needs
+    formatting here.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from handoff.config_document import latest_version
+from handoff.config.document import latest_version
 from handoff.models import Bot, Channel, Topic
-from handoff.simulation import (
+from handoff.selectors.simulation import (
     DRAFT,
     PUBLISHED,
     parse_body,

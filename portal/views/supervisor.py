@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from handoff.models import User
-from handoff.selectors_agent import supervisor_board
-from handoff.selectors_skills import skill_waits
+from handoff.selectors.agent import supervisor_board
+from handoff.selectors.skills import skill_waits
 from portal.roles import ADMIN, role_required
 from portal.views._common import AuthedRequest
 from portal.views.agent import POLL_MS, duration

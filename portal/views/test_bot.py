@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from handoff.api.serializers import LOCALE_RE
-from handoff.conversation import MAX_TEXT, shown_value
+from handoff.engine.conversation import MAX_TEXT, shown_value
 from handoff.models import Conversation, Handoff
 from handoff.services.conversations import (
     DRAFT,

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from handoff.config_document import (
+from handoff.config.document import (
     ConfigDocumentError,
     ConfigError,
     export_document,

@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from handoff.config_diff import SectionDiff, config_diff
-from handoff.config_document import (
+from handoff.config.diff import SectionDiff, config_diff
+from handoff.config.document import (
     ConfigDocumentError,
     ConfigError,
     config_publish,

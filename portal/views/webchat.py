@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from handoff.conversation import GREETING, MAX_TEXT
+from handoff.engine.conversation import GREETING, MAX_TEXT
 from handoff.models import Bot, Conversation, Handoff
 from handoff.services.conversations import (
     NotConfigured,

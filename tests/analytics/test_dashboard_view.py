@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from handoff import analytics
 from handoff.models import Bot, Channel, Handoff, Queue
+from handoff.selectors import analytics
 from tests.analytics.conftest import DAY, at, make_handoff
 from tests.analytics.dataset import build
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.http import StreamingHttpResponse
 
-from handoff.analytics import EXPORT_COLUMNS
+from handoff.selectors.analytics import EXPORT_COLUMNS
 from portal.views import analytics as views
 from tests.analytics.conftest import DAY, at, make_handoff
 from tests.analytics.dataset import build
@@ -98,7 +98,7 @@ def test_it_writes_rows_in_batches_without_holding_them(monkeypatch: Any) -> Non
 
 
 def test_it_reads_rows_from_a_server_side_iterator(analyst: Any, bot: Any) -> None:
-    from handoff import analytics
+    from handoff.selectors import analytics
 
     make_handoff(bot, created=at(0, 10), status="queued")
     rows = analytics.export_rows(analytics.Filters(start=DAY, end=DAY, tz=dt.UTC), chunk_size=2000)

@@ -4,8 +4,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handoff import analytics
-from handoff.analytics import ALL_QUEUES, Filters
+from handoff.selectors import analytics
+from handoff.selectors.analytics import ALL_QUEUES, Filters
 from tests.analytics.conftest import DAY, at, make_handoff
 from tests.analytics.dataset import build
 

@@ -233,7 +233,7 @@ class TestIdempotency:
         assert r.json()["error"]["code"] == "idempotency_key_reused"
 
     def test_it_answers_409_while_the_first_request_is_processing(self, bot_client):
-        from handoff.idempotency import request_hash
+        from handoff.services.idempotency import request_hash
 
         IdempotencyKey.objects.create(
             bot=bot_client.bot, key="k1", request_hash=request_hash(body())
@@ -257,7 +257,7 @@ class TestIdempotency:
 
         from django.utils import timezone
 
-        from handoff.idempotency import idempotency_expire
+        from handoff.services.idempotency import idempotency_expire
 
         bot_client.post(URL, body(), headers={"Idempotency-Key": "old"})
         IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
@@ -381,7 +381,7 @@ def test_it_stores_a_bounded_explanation_with_many_rules(bot_client, document):
 def test_it_estimates_the_wait_from_the_last_hours_pace(bot_client):
     from django.utils import timezone
 
-    from handoff import selectors
+    from handoff.selectors import handoffs as selectors
 
     now = timezone.now()
     for i in range(6):

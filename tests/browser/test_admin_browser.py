@@ -8,7 +8,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group
 
-from handoff.config_document import config_publish
+from handoff.config.document import config_publish
 from handoff.crypto import hash_api_key
 from handoff.models import ApiKey, Channel, Queue, User
 from portal.roles import ROLES

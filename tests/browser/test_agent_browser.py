@@ -14,8 +14,8 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group
 
-from handoff import selectors
 from handoff.models import Bot, Channel, Handoff, Queue, QueueMembership, User
+from handoff.selectors import handoffs as selectors
 from portal.roles import ROLES
 from tests.api.conftest import DOCUMENT, make_key, publish
 from tests.browser.conftest import SCREENSHOTS, log_in

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
-from handoff.config_document import audit, latest_version
+from handoff.config.document import audit, latest_version
 from handoff.models import EscalationRule
 from portal.roles import ROLES
 from tests.browser.conftest import SCREENSHOTS as SHOTS

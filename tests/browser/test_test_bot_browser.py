@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
-from handoff.assignment import agent_set_presence
-from handoff.config_document import import_document
-from handoff.dispatch import handoff_deliver
+from handoff.config.document import import_document
 from handoff.models import Handoff
+from handoff.services.assignment import agent_set_presence
+from handoff.services.dispatch import handoff_deliver
 from portal.roles import ROLES
 from tests.browser.conftest import log_in
 from tests.conftest import make_user

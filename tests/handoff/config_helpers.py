@@ -6,7 +6,7 @@ from typing import Any
 
 from django.apps import apps
 
-from handoff.config_document import export_document
+from handoff.config.document import export_document
 from handoff.management.commands.load_demo import demo_document
 from handoff.models import Queue
 from tests.conftest import make_user

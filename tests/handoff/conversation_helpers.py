@@ -3,10 +3,10 @@
 import copy
 from typing import Any
 
-from handoff import selectors
-from handoff.config_validation import validate_document
+from handoff.config.validation import validate_document
 from handoff.crypto import new_api_key
 from handoff.models import ApiKey, Bot, Channel, ConfigVersion, Queue
+from handoff.selectors import handoffs as selectors
 
 
 def queue(key: str, name: str, *, fallback: bool = False, **extra: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from typing import Any
 from django.utils import timezone
 
 from handoff.crypto import new_webhook_secret
-from handoff.events import handoff_event
 from handoff.models import Bot, Handoff, Queue, QueueMembership, User
+from handoff.services.events import handoff_event
 
 _seq = itertools.count(1)
 
@@ -89,7 +89,7 @@ def event_types(handoff: Handoff) -> list[str]:
 
 
 def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """Standard Webhooks verification, written independently of handoff.delivery."""
+    """Standard Webhooks verification, written independently of handoff.delivery.http."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from handoff.assignment import (
+from handoff.models import AgentSkill, Handoff, Offer, QueueMembership, Skill, User
+from handoff.services.assignment import (
     HandoffConflict,
     agent_set_presence,
     handoff_accept,
@@ -21,7 +22,6 @@ from handoff.assignment import (
     queue_apply_max_wait,
     queue_fill,
 )
-from handoff.models import AgentSkill, Handoff, Offer, QueueMembership, Skill, User
 from handoff.tasks import sweep_run
 from tests.handoff.delivery_helpers import (
     celery_broker,
@@ -419,7 +419,7 @@ def test_it_never_exceeds_capacity_with_concurrent_workers(transactional_db: Any
             stop.wait(0.005)
 
     def deliver(part: list[Handoff]) -> Any:
-        from handoff.dispatch import handoff_deliver
+        from handoff.services.dispatch import handoff_deliver
 
         return lambda: [handoff_deliver(handoff_id=h.pk) for h in part]
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handoff.conditions import (
+from handoff.engine.conditions import (
     MISSING,
     compile_condition,
     compile_pattern,
@@ -125,7 +125,7 @@ def test_it_applies_every_operator_by_type(op, value, actual, expected):
 
 
 def test_it_covers_every_operator_in_the_table():
-    from handoff.config_validation import OPS
+    from handoff.config.validation import OPS
 
     assert {case[0] for case in CASES} == set(OPS)
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from handoff.config_document import export_document, import_document
+from handoff.config.document import export_document, import_document
 from handoff.management.commands.import_config import Command as ImportConfig
 from handoff.models import ApiKey, Bot, ConfigVersion, Queue, User
 from tests.handoff.config_helpers import demo_agents, demo_doc, render, snapshot

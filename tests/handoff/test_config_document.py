@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from handoff.config_document import (
+from handoff.config.document import (
     FORMAT,
     ConfigDocumentError,
     ConfigError,

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from handoff.config_document import import_document
-from handoff.conversation import (
+from handoff.config.document import import_document
+from handoff.engine.conversation import (
     ESCALATE_PHRASES,
     StepResult,
     match_topic,

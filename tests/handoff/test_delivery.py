@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from handoff.assignment import HandoffConflict, handoff_accept, handoff_cancel, queue_fill
-from handoff.delivery import (
+from handoff.delivery.http import (
     Outcome,
     TargetRefused,
     check_target,
@@ -18,9 +17,10 @@ from handoff.delivery import (
     is_public_address,
     retry_delay,
 )
-from handoff.dispatch import handoff_deliver
 from handoff.models import ConfigVersion, Handoff, Queue
-from handoff.webhooks import (
+from handoff.services.assignment import HandoffConflict, handoff_accept, handoff_cancel, queue_fill
+from handoff.services.dispatch import handoff_deliver
+from handoff.services.webhooks import (
     failed_deliveries,
     handoff_retry_delivery,
     status_callback_send,

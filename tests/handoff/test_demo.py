@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from handoff.config_document import (
+from handoff.config.document import (
     export_document,
     has_unpublished_changes,
     import_document,

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handoff.hours import check_hours, compile_hours
+from handoff.engine.hours import check_hours, compile_hours
 
 WEEKDAYS_9_TO_17 = {
     "timezone": "Europe/Paris",

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from handoff.mapping import Masker, compile_fields, map_context, mask, system_fields
+from handoff.engine.mapping import Masker, compile_fields, map_context, mask, system_fields
 
 
 def field(**overrides):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handoff.routing import (
+from handoff.engine.routing import (
     Decision,
     QueueState,
     compile_snapshot,

@@ -9,15 +9,15 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from handoff.assignment import (
+from handoff.engine.skills import effective_requirements, match_key, relax_step
+from handoff.models import AgentSkill, Handoff, QueueMembership, Skill, User
+from handoff.services.assignment import (
     handoff_accept,
     handoff_pick_next,
     handoff_resolve,
     queue_fill,
     queue_relax_skills,
 )
-from handoff.models import AgentSkill, Handoff, QueueMembership, Skill, User
-from handoff.skills import effective_requirements, match_key, relax_step
 from handoff.tasks import sweep_run
 from tests.handoff.delivery_helpers import (
     celery_broker,
@@ -340,7 +340,7 @@ def _snapshot(require_skills: dict[str, int]) -> dict[str, Any]:
 
 
 def _route(snap: dict[str, Any], **variables: Any) -> Any:
-    from handoff.routing import decide
+    from handoff.engine.routing import decide
 
     body = {"conversation_id": "c", "channel": "webchat", "variables": variables}
     return decide(snap, body, bot_key="bot", queue_states={}, now=timezone.now())
@@ -373,7 +373,7 @@ def test_it_drops_a_rendered_skill_nobody_defined_and_says_why() -> None:
 
 
 def test_it_validates_skill_key_templates_and_levels_in_rules(db: Any) -> None:
-    from handoff.config_validation import validate_document
+    from handoff.config.validation import validate_document
 
     base = {
         "format": "handoff-portal/config",
@@ -401,7 +401,7 @@ def test_it_validates_skill_key_templates_and_levels_in_rules(db: Any) -> None:
 
 def test_it_round_trips_a_skill_key_template(db: Any, settings: Any) -> None:
     settings.HANDOFF_WEBHOOK_ALLOW_PRIVATE = True  # the demo's webhook queue is on 127.0.0.1
-    from handoff.config_document import export_document, import_document
+    from handoff.config.document import export_document, import_document
     from tests.handoff.config_helpers import demo_agents, demo_doc
 
     demo_agents()

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from handoff import tasks
-from handoff.dispatch import publish_delivery
+from handoff.delivery.publish import publish_delivery
 from handoff.models import Handoff, IdempotencyKey
 from tests.handoff.delivery_helpers import (
     celery_broker,

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from handoff.dispatch import publish_delivery
+from handoff.delivery.publish import publish_delivery
 from handoff.models import Bot, Channel, Handoff, Queue
 from handoff.tasks import sweep_run
 from tests.api.conftest import DOCUMENT, BotClient, make_key, publish
@@ -204,7 +204,10 @@ def test_it_delivers_with_the_same_webhook_id_after_a_worker_is_killed(
             assert sweep_run(now=timezone.now() + timedelta(seconds=30))["republished"] == 1
             assert wait_until(
                 lambda: Handoff.objects.get(pk=handoff.pk).status == "delivered", timeout=20
-            ), (list(handoff.events.values_list("type", "detail")), second.log.read_text()[-3000:])
+            ), (
+                list(handoff.events.values_list("type", "detail")),
+                second.log.read_text()[-3000:],
+            )
 
     handoff.refresh_from_db()
     assert len(receiver.requests) == 2

@@ -3,7 +3,7 @@
 import copy
 from typing import Any
 
-from handoff.config_document import import_document
+from handoff.config.document import import_document
 
 
 def queue(key: str, **extra: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from handoff.assignment import queue_fill
 from handoff.models import ConfigVersion, ContextField, Handoff, Offer, Queue, QueueMembership, User
+from handoff.services.assignment import queue_fill
 from tests.conftest import make_user
 from tests.handoff.delivery_helpers import (
     celery_broker,
@@ -399,7 +399,7 @@ def test_it_tells_the_agent_when_the_offer_has_expired(
 def test_it_releases_capacity_when_the_customer_cancels(
     client: Any, billing: Queue, ben: User
 ) -> None:
-    from handoff.assignment import handoff_cancel
+    from handoff.services.assignment import handoff_cancel
 
     handoff = assign_to(make_handoff(billing), ben)
     handoff_cancel(handoff=handoff)
@@ -566,7 +566,7 @@ def test_it_reads_a_handoff_routed_with_the_draft_against_the_draft(
 def test_it_polls_the_handoff_status_so_a_cancelled_handoff_shows(
     client: Any, billing: Queue, ben: User
 ) -> None:
-    from handoff.assignment import handoff_cancel
+    from handoff.services.assignment import handoff_cancel
 
     handoff = assign_to(make_handoff(billing), ben)
     client.force_login(ben)

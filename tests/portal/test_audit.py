@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from handoff.config_document import audit
+from handoff.config.document import audit
 from handoff.models import AuditEntry, User
 from tests.portal.conftest import login
 

@@ -268,7 +268,7 @@ def test_it_refuses_to_rename_a_queue_a_rule_uses(
 def test_it_saves_queues_that_publish(
     client: Any, admin_user: User, agents: list[User], fallback_queue: Queue
 ) -> None:
-    from handoff.config_document import config_publish, export_document
+    from handoff.config.document import config_publish, export_document
 
     client.force_login(admin_user)
     data = queue_post(

@@ -86,7 +86,7 @@ def test_it_shows_the_agent_their_skills(client: Any, db: Any) -> None:
 
 
 def test_it_simulates_when_each_agent_would_match(db: Any) -> None:
-    from handoff.simulation import SimConfig, agent_matches
+    from handoff.selectors.simulation import SimConfig, agent_matches
 
     make_user("ken", "agent", presence="available")
     make_user("ada", "agent", presence="away")

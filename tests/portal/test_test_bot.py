@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from handoff.config_document import import_document
+from handoff.config.document import import_document
 from handoff.models import Conversation, Handoff, Queue
 from handoff.services.conversations import PORTAL_TEST_BOT
 from portal.views import webchat

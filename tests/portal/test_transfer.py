@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from handoff.config_document import export_document
+from handoff.config.document import export_document
 from handoff.models import ConfigVersion, Queue, User
 from tests.handoff.config_helpers import snapshot
 from tests.portal.conftest import login

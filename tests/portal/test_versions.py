@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from handoff.config_document import config_publish, export_document, latest_version
+from handoff.config.document import config_publish, export_document, latest_version
 from handoff.models import AuditEntry, ConfigVersion, EscalationRule, Queue, User
 from tests.portal.conftest import login
 from tests.portal.publishing_helpers import load
@@ -223,7 +223,7 @@ def test_it_keeps_the_version_list_queries_constant(
 def test_it_flags_unpublished_changes_to_those_who_can_publish(
     client: Client, configured: None, maker: User, analyst: User
 ) -> None:
-    from handoff.config_document import audit
+    from handoff.config.document import audit
 
     login(client, maker)
     assert client.get(VERSIONS).context["unpublished_changes"] is False

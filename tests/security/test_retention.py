@@ -6,9 +6,9 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from handoff.events import handoff_event
 from handoff.models import Conversation, Handoff
-from handoff.retention import handoffs_purge_expired
+from handoff.services.events import handoff_event
+from handoff.services.retention import handoffs_purge_expired
 from portal.settings import CELERY_BEAT_SCHEDULE
 from tests.handoff.delivery_helpers import event_types, make_handoff, make_queue
 

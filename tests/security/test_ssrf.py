@@ -1,5 +1,5 @@
 """Webhook and status-callback URLs that point inside the network are refused by default:
-when configured (portal forms, config documents) and again when sent (handoff/delivery.py)."""
+when configured (portal forms, config documents) and again when sent (handoff/delivery/http.py)."""
 
 import copy
 import http.server
@@ -13,8 +13,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from handoff import delivery
-from handoff.config_validation import validate_document
+from handoff.config.validation import validate_document
+from handoff.delivery import http as delivery
 from portal.forms import check_webhook_url
 from tests.api.conftest import DOCUMENT
 

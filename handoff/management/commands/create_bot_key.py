@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from handoff.config_document import audit
+from handoff.config.document import audit
 from handoff.crypto import new_api_key
 from handoff.models import ApiKey, Bot
 

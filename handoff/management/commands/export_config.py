@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from handoff.config_document import export_document
+from handoff.config.document import export_document
 
 
 def render(doc: dict) -> str:

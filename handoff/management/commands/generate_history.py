@@ -1,6 +1,6 @@
 """A realistic handoff history for demos and the analytics dashboard (issue 8).
 
-Every handoff is routed by the real engine (`handoff.routing.decide`) with the published
+Every handoff is routed by the real engine (`handoff.engine.routing.decide`) with the published
 configuration, exactly as the API routes it: hours, rules, overflow and rejections are real.
 What happens next is simulated as the delivery layer would record it (offer, accept, resolve,
 cancel, webhook delivered or failed) with plausible waits, and the rows and their events are
@@ -19,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from handoff.engine.routing import Decision, compile_snapshot, decide
 from handoff.models import Bot, Handoff, HandoffEvent, Queue, User
-from handoff.routing import Decision, compile_snapshot, decide
-from handoff.selectors import Snapshot, published_snapshot
+from handoff.selectors.handoffs import Snapshot, published_snapshot
 from handoff.services.intake import stored_explanation
 
 DEMO_BOT = "retail-bot"

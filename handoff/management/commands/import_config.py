@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from handoff.config_document import ConfigDocumentError, import_document
+from handoff.config.document import ConfigDocumentError, import_document
 
 
 class Command(BaseCommand):

@@ -6,14 +6,14 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from handoff.config_document import (
+from handoff.config.document import (
     ConfigDocumentError,
     config_publish,
     export_document,
     import_document,
     latest_version,
 )
-from handoff.config_validation import validate_document
+from handoff.config.validation import validate_document
 from handoff.management.commands.create_bot_key import bot_key_create
 from handoff.models import Bot, User
 

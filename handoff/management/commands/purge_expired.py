@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from handoff.retention import handoffs_purge_expired
+from handoff.services.retention import handoffs_purge_expired
 
 
 class Command(BaseCommand):

@@ -5,9 +5,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from handoff.assignment import HandoffConflict
 from handoff.models import Handoff
-from handoff.webhooks import failed_deliveries, handoff_retry_delivery
+from handoff.services.assignment import HandoffConflict
+from handoff.services.webhooks import failed_deliveries, handoff_retry_delivery
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from handoff.conditions import (
+from handoff.engine.conditions import (
     MISSING,
     number_text,
     show,

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from handoff import skills as sk
+from handoff.engine import skills as sk
 from handoff.models import AgentSkill, Handoff, Queue, QueueMembership, User
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
-from handoff.conditions import compile_pattern
+from handoff.engine.conditions import compile_pattern
 from handoff.models import CHANNEL_KINDS, Bot, Handoff, QueueMembership, User
 
 FORMAT = "handoff-portal/config"
@@ -285,9 +285,9 @@ class _Checker:
 
 
 def _is_private_host(host: str) -> bool:
-    # One rule for forms, documents and sending (handoff/delivery.py): every IP spelling,
+    # One rule for forms, documents and sending (handoff/delivery/http.py): every IP spelling,
     # and names resolving to private addresses.
-    from handoff.delivery import is_private_host
+    from handoff.delivery.http import is_private_host
 
     return is_private_host(host)
 
@@ -750,7 +750,7 @@ def _skill_levels(
     for skill, level in raw.items():
         if templates and "{" in skill:
             # A rule's key may be filled from the request: "language:{context.Language}".
-            from handoff.routing import TEMPLATE_RE
+            from handoff.engine.routing import TEMPLATE_RE
 
             shape = TEMPLATE_RE.sub("x", skill)
             if "{" in shape or "}" in shape or not SKILL_RE.fullmatch(shape):

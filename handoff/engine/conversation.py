@@ -16,8 +16,8 @@ from datetime import datetime
 from difflib import SequenceMatcher, get_close_matches
 from typing import Any
 
-from handoff.conditions import MISSING, compile_condition, text_form, to_bool, to_number
-from handoff.routing import render_template
+from handoff.engine.conditions import MISSING, compile_condition, text_form, to_bool, to_number
+from handoff.engine.routing import render_template
 
 ConversationState = dict[str, Any]
 

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from handoff.events import handoff_event
 from handoff.models import Conversation, Handoff, HandoffEvent
+from handoff.services.events import handoff_event
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The draft tables are the configuration makers and admins edit; `export_document` turns them
 into the canonical document and `import_document` replaces them with a document, all or
 nothing. Publishing stores the canonical document as an immutable `ConfigVersion`, which is
-what the runtime routes with. Validation lives in handoff/config_validation.py.
+what the runtime routes with. Validation lives in handoff/config/validation.py.
 """
 
 from dataclasses import dataclass, field
@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from handoff.config_validation import (
+from handoff.config.validation import (
     FORMAT,
     SYSTEM_TOPICS,
     VERSION,

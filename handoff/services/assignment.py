@@ -19,9 +19,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from handoff import skills as sk
-from handoff.events import handoff_event
+from handoff.engine import skills as sk
 from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
+from handoff.services.events import handoff_event
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +165,14 @@ def refill_after_commit(queue_id: int | None) -> None:
 
 
 def _publish_expiry_after_commit(offer_id: int, seconds: int) -> None:
-    from handoff.dispatch import publish
+    from handoff.delivery.publish import publish
 
     # If this publish fails the sweep expires the offer (it looks at Offer.expires_at).
     transaction.on_commit(lambda: publish("expire_offer", [offer_id], countdown=seconds))
 
 
 def _callback_after_commit(handoff: Handoff, state: str) -> None:
-    from handoff.webhooks import status_callback_after_commit
+    from handoff.services.webhooks import status_callback_after_commit
 
     status_callback_after_commit(handoff=handoff, state=state)
 
@@ -458,7 +458,7 @@ def handoff_resolve(*, handoff_id: uuid.UUID | str, agent: User, wrap_up: str = 
 
 def _move(*, handoff: Handoff, queue: Queue, now: datetime) -> None:
     """Put a handoff at the back of another queue's wait; delivery is published after commit."""
-    from handoff.dispatch import publish_delivery
+    from handoff.delivery.publish import publish_delivery
 
     handoff.queue = queue
     handoff.queue_key = queue.key

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from handoff.conditions import MISSING, Condition, compile_condition, show, text_form
-from handoff.hours import Hours, check_hours, compile_hours
-from handoff.mapping import (
+from handoff.engine.conditions import MISSING, Condition, compile_condition, show, text_form
+from handoff.engine.hours import Hours, check_hours, compile_hours
+from handoff.engine.mapping import (
     FieldSpec,
     Mapped,
     Masker,

@@ -16,14 +16,14 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from handoff import selectors
-from handoff import skills as sk
 from handoff.api.errors import flatten_fields
 from handoff.api.serializers import HandoffCreateInput
-from handoff.config_document import export_document, latest_version
-from handoff.config_validation import ConfigError, validate_document
+from handoff.config.document import export_document, latest_version
+from handoff.config.validation import ConfigError, validate_document
+from handoff.engine import skills as sk
+from handoff.engine.routing import Decision, QueueState, decide, explain_text
 from handoff.models import User
-from handoff.routing import Decision, QueueState, decide, explain_text
+from handoff.selectors import handoffs as selectors
 from handoff.services.intake import intake_refusal
 
 DRAFT = "draft"
@@ -242,9 +242,9 @@ def rule_outcomes(decision: Decision, document: dict[str, Any]) -> list[dict[str
 def agent_matches(decision: Decision, config: SimConfig) -> tuple[str, list[dict[str, Any]]]:
     """The members of the chosen queue, best skill match first, and who may get the handoff.
 
-    Mirrors assignment.rank_agents (handoff/skills.py): `exact` keeps only agents meeting every
-    required level, `closest` prefers the best match and, with a relaxation period, says after
-    how many seconds of waiting each agent would qualify; `none` ignores skills. Presence is
+    Mirrors assignment.rank_agents (handoff/engine/skills.py): `exact` keeps only agents meeting
+    every required level, `closest` prefers the best match and, with a relaxation period, says
+    after how many seconds of waiting each agent would qualify; `none` ignores skills. Presence is
     today's. The simulated handoff has just arrived: relaxation step 0.
     """
     queue = config.queues.get(decision.queue_key) or {}

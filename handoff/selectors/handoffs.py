@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import Count, Min, Q
 
+from handoff.engine.routing import QueueState
 from handoff.models import ConfigVersion, Handoff
-from handoff.routing import QueueState
 
 WAITING = ("queued", "offered")
 

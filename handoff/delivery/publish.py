@@ -1,8 +1,8 @@
-"""Publishing delivery work to the broker, and routing a delivery by the queue's kind.
+"""Publishing tasks to the broker by name.
 
 Publishing never raises: a request must not fail (or hang) because the broker is down. What
-could not be published is found again by the sweep (handoff.tasks.sweep), which looks at the
-database, not at the broker: `Handoff.dispatched_at` is null until a publish succeeded.
+could not be published is found again by the sweep (handoff/tasks.py `sweep`), which looks at
+the database, not at the broker: `Handoff.dispatched_at` is null until a publish succeeded.
 """
 
 import logging
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from handoff.models import Handoff, Queue
+from handoff.models import Handoff
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +61,3 @@ def publish_delivery(
 def publish_delivery_later(handoff_id: uuid.UUID | str, *, countdown: float) -> bool:
     """Publish a delivery retry; on failure the sweep finds it once `next_attempt_at` passed."""
     return publish_delivery(handoff_id, countdown=countdown)
-
-
-def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:
-    """Deliver one handoff the way its queue wants; safe to run any number of times.
-
-    Returns what was done ("webhook:<outcome>", "offered", "waiting", "pick", "skipped").
-    """
-    from handoff.assignment import queue_fill
-    from handoff.webhooks import handoff_webhook_attempt
-
-    handoff = Handoff.objects.select_related("queue").filter(pk=handoff_id).first()
-    if handoff is None or handoff.status != Handoff.Status.QUEUED or handoff.queue is None:
-        return "skipped"
-    queue = handoff.queue
-    if queue.delivery_kind == Queue.DeliveryKind.WEBHOOK:
-        return "webhook:" + handoff_webhook_attempt(handoff_id=handoff.pk)
-    if queue.distribution == Queue.Distribution.PICK:
-        return "pick"
-    # Push: offer the queue's waiting work in order (this handoff may not be the first).
-    queue_fill(queue_id=queue.pk)
-    handoff.refresh_from_db(fields=["status"])
-    return "offered" if handoff.status == Handoff.Status.OFFERED else "waiting"

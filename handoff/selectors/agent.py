@@ -15,7 +15,7 @@ from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber
 from django.utils.dateparse import parse_datetime
 
-from handoff.config_document import export_document
+from handoff.config.document import export_document
 from handoff.models import ConfigVersion, Handoff, Offer, Queue, QueueMembership, User
 
 HEAVY = ("transcript", "variables", "context", "decision", "topics", "required_skills")

@@ -1,4 +1,4 @@
-"""Webhook delivery and status callbacks: the state the HTTP of handoff.delivery changes.
+"""Webhook delivery and status callbacks: the state the HTTP of handoff.delivery.http changes.
 
 A webhook attempt is claimed with a conditional UPDATE that sets `next_attempt_at` to a lease
 (the attempt's time-out plus a margin), so two copies of the task never call the receiver at
@@ -16,11 +16,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from handoff import delivery
 from handoff.crypto import new_webhook_secret, webhook_secret_bytes
-from handoff.delivery import Outcome, Result
-from handoff.events import handoff_event
+from handoff.delivery import http as delivery
+from handoff.delivery.http import Outcome, Result
 from handoff.models import Bot, Handoff, Queue, User
+from handoff.services.events import handoff_event
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def handoff_webhook_attempt(*, handoff_id: uuid.UUID | str) -> str:
 
 def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> str:
     """Store the attempt's outcome: "delivered", "retry", "fail" (or "late" when cancelled)."""
-    from handoff.dispatch import publish_delivery_later
+    from handoff.delivery.publish import publish_delivery_later
 
     now = timezone.now()
     with transaction.atomic():
@@ -182,8 +182,8 @@ def failed_deliveries() -> QuerySet[Handoff]:
 
 def handoff_retry_delivery(*, handoff_id: uuid.UUID | str, user: User | None) -> Handoff:
     """Put a failed handoff back to `queued` with a fresh set of attempts (same webhook-id)."""
-    from handoff.assignment import HandoffConflict
-    from handoff.dispatch import publish_delivery
+    from handoff.delivery.publish import publish_delivery
+    from handoff.services.assignment import HandoffConflict
 
     now = timezone.now()
     try:
@@ -236,7 +236,7 @@ def bot_callback_secret(*, bot: Bot) -> str:
 
 
 def status_callback_after_commit(*, handoff: Handoff, state: str) -> None:
-    from handoff.dispatch import publish
+    from handoff.delivery.publish import publish
 
     url = Bot.objects.filter(pk=handoff.bot_id).values_list("status_callback_url", flat=True)
     if url.first():
