@@ -15,16 +15,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from handoff.crypto import EncryptedTextField
+from handoff.engine import vocabulary
 
 KEY_MAX = 100
 
 
 class User(AbstractUser):
     class Presence(models.TextChoices):
-        AVAILABLE = "available", _("Available")
-        BUSY = "busy", _("Busy")
-        AWAY = "away", _("Away")
-        OFFLINE = "offline", _("Offline")
+        AVAILABLE = vocabulary.Presence.AVAILABLE.value, _("Available")
+        BUSY = vocabulary.Presence.BUSY.value, _("Busy")
+        AWAY = vocabulary.Presence.AWAY.value, _("Away")
+        OFFLINE = vocabulary.Presence.OFFLINE.value, _("Offline")
 
     presence = models.CharField(max_length=16, choices=Presence, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(default=timezone.now)
@@ -45,19 +46,19 @@ class User(AbstractUser):
         return self.get_full_name() or self.username
 
 
-CHANNEL_KINDS = ["webchat", "sms", "teams", "facebook", "whatsapp", "email", "voice", "custom"]
+CHANNEL_KINDS = list(vocabulary.values(vocabulary.ChannelKind))
 
 
 class Channel(models.Model):
     class Kind(models.TextChoices):
-        WEBCHAT = "webchat", _("Web chat")
-        SMS = "sms", _("SMS")
-        TEAMS = "teams", _("Microsoft Teams")
-        FACEBOOK = "facebook", _("Facebook")
-        WHATSAPP = "whatsapp", _("WhatsApp")
-        EMAIL = "email", _("Email")
-        VOICE = "voice", _("Voice")
-        CUSTOM = "custom", _("Custom")
+        WEBCHAT = vocabulary.ChannelKind.WEBCHAT.value, _("Web chat")
+        SMS = vocabulary.ChannelKind.SMS.value, _("SMS")
+        TEAMS = vocabulary.ChannelKind.TEAMS.value, _("Microsoft Teams")
+        FACEBOOK = vocabulary.ChannelKind.FACEBOOK.value, _("Facebook")
+        WHATSAPP = vocabulary.ChannelKind.WHATSAPP.value, _("WhatsApp")
+        EMAIL = vocabulary.ChannelKind.EMAIL.value, _("Email")
+        VOICE = vocabulary.ChannelKind.VOICE.value, _("Voice")
+        CUSTOM = vocabulary.ChannelKind.CUSTOM.value, _("Custom")
 
     key = models.SlugField(max_length=KEY_MAX, unique=True)
     name = models.CharField(max_length=200)
@@ -104,29 +105,32 @@ class AgentSkill(models.Model):
 
 
 class OverflowAction(models.TextChoices):
-    TRANSFER = "transfer", _("Transfer to another queue")
-    REJECT = "reject", _("Reject with a message")
-    QUEUE_ANYWAY = "queue_anyway", _("Queue anyway")
+    TRANSFER = vocabulary.OverflowAction.TRANSFER.value, _("Transfer to another queue")
+    REJECT = vocabulary.OverflowAction.REJECT.value, _("Reject with a message")
+    QUEUE_ANYWAY = vocabulary.OverflowAction.QUEUE_ANYWAY.value, _("Queue anyway")
 
 
 class Queue(models.Model):
     class Distribution(models.TextChoices):
-        PUSH = "push", _("Push (offer to an agent)")
-        PICK = "pick", _("Pick (agents take work)")
+        PUSH = vocabulary.Distribution.PUSH.value, _("Push (offer to an agent)")
+        PICK = vocabulary.Distribution.PICK.value, _("Pick (agents take work)")
 
     class Assignment(models.TextChoices):
-        ROUND_ROBIN = "round_robin", _("Round robin")
-        HIGHEST_CAPACITY = "highest_capacity", _("Highest remaining capacity")
-        MOST_IDLE = "most_idle", _("Most idle")
+        ROUND_ROBIN = vocabulary.AssignmentMethod.ROUND_ROBIN.value, _("Round robin")
+        HIGHEST_CAPACITY = (
+            vocabulary.AssignmentMethod.HIGHEST_CAPACITY.value,
+            _("Highest remaining capacity"),
+        )
+        MOST_IDLE = vocabulary.AssignmentMethod.MOST_IDLE.value, _("Most idle")
 
     class DeliveryKind(models.TextChoices):
-        AGENTS = "agents", _("Built-in agent workspace")
-        WEBHOOK = "webhook", _("External system (webhook)")
+        AGENTS = vocabulary.DeliveryKind.AGENTS.value, _("Built-in agent workspace")
+        WEBHOOK = vocabulary.DeliveryKind.WEBHOOK.value, _("External system (webhook)")
 
     class SkillMatching(models.TextChoices):
-        NONE = "none", _("None")
-        EXACT = "exact", _("Exact")
-        CLOSEST = "closest", _("Closest")
+        NONE = vocabulary.SkillMatching.NONE.value, _("None")
+        EXACT = vocabulary.SkillMatching.EXACT.value, _("Exact")
+        CLOSEST = vocabulary.SkillMatching.CLOSEST.value, _("Closest")
 
     key = models.SlugField(max_length=KEY_MAX, unique=True)
     name = models.CharField(max_length=200)
@@ -280,19 +284,19 @@ class Topic(models.Model):
 
 class TopicNode(models.Model):
     class Type(models.TextChoices):
-        MESSAGE = "message", _("Message")
-        QUESTION = "question", _("Question")
-        CONDITION = "condition", _("Condition")
-        TRANSFER = "transfer", _("Transfer to agent")
-        END = "end", _("End")
+        MESSAGE = vocabulary.NodeType.MESSAGE.value, _("Message")
+        QUESTION = vocabulary.NodeType.QUESTION.value, _("Question")
+        CONDITION = vocabulary.NodeType.CONDITION.value, _("Condition")
+        TRANSFER = vocabulary.NodeType.TRANSFER.value, _("Transfer to agent")
+        END = vocabulary.NodeType.END.value, _("End")
 
     class ValueType(models.TextChoices):
-        TEXT = "text", _("Text")
-        NUMBER = "number", _("Number")
-        BOOLEAN = "boolean", _("Yes/no")
-        CHOICE = "choice", _("Choice")
-        EMAIL = "email", _("Email")
-        PHONE = "phone", _("Phone")
+        TEXT = vocabulary.ValueType.TEXT.value, _("Text")
+        NUMBER = vocabulary.ValueType.NUMBER.value, _("Number")
+        BOOLEAN = vocabulary.ValueType.BOOLEAN.value, _("Yes/no")
+        CHOICE = vocabulary.ValueType.CHOICE.value, _("Choice")
+        EMAIL = vocabulary.ValueType.EMAIL.value, _("Email")
+        PHONE = vocabulary.ValueType.PHONE.value, _("Phone")
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="nodes")
     position = models.PositiveIntegerField()
@@ -322,18 +326,18 @@ class TopicNode(models.Model):
 
 class ContextField(models.Model):
     class Type(models.TextChoices):
-        TEXT = "text", _("Text")
-        NUMBER = "number", _("Number")
-        BOOLEAN = "boolean", _("Yes/no")
-        DATETIME = "datetime", _("Date and time")
+        TEXT = vocabulary.FieldType.TEXT.value, _("Text")
+        NUMBER = vocabulary.FieldType.NUMBER.value, _("Number")
+        BOOLEAN = vocabulary.FieldType.BOOLEAN.value, _("Yes/no")
+        DATETIME = vocabulary.FieldType.DATETIME.value, _("Date and time")
 
     class Transform(models.TextChoices):
-        TRIM = "trim", _("Trim spaces")
-        LOWER = "lower", _("Lower case")
-        UPPER = "upper", _("Upper case")
-        MASK_ALL = "mask_all", _("Mask everything")
-        MASK_KEEP_LAST4 = "mask_keep_last4", _("Mask all but the last 4")
-        REDACT_EMAIL = "redact_email", _("Redact email")
+        TRIM = vocabulary.Transform.TRIM.value, _("Trim spaces")
+        LOWER = vocabulary.Transform.LOWER.value, _("Lower case")
+        UPPER = vocabulary.Transform.UPPER.value, _("Upper case")
+        MASK_ALL = vocabulary.Transform.MASK_ALL.value, _("Mask everything")
+        MASK_KEEP_LAST4 = vocabulary.Transform.MASK_KEEP_LAST4.value, _("Mask all but the last 4")
+        REDACT_EMAIL = vocabulary.Transform.REDACT_EMAIL.value, _("Redact email")
 
     position = models.PositiveIntegerField(default=0)
     source = models.CharField(max_length=200)
@@ -406,18 +410,19 @@ class AuditEntry(models.Model):
 
 class Handoff(models.Model):
     class Status(models.TextChoices):
-        RECEIVED = "received", _("Received")
-        QUEUED = "queued", _("Queued")
-        OFFERED = "offered", _("Offered")
-        ASSIGNED = "assigned", _("Assigned")
-        RESOLVED = "resolved", _("Resolved")
-        DELIVERED = "delivered", _("Delivered")
-        REJECTED = "rejected", _("Rejected")
-        CANCELLED = "cancelled", _("Cancelled")
-        FAILED = "failed", _("Failed")
+        RECEIVED = vocabulary.HandoffStatus.RECEIVED.value, _("Received")
+        QUEUED = vocabulary.HandoffStatus.QUEUED.value, _("Queued")
+        OFFERED = vocabulary.HandoffStatus.OFFERED.value, _("Offered")
+        ASSIGNED = vocabulary.HandoffStatus.ASSIGNED.value, _("Assigned")
+        RESOLVED = vocabulary.HandoffStatus.RESOLVED.value, _("Resolved")
+        DELIVERED = vocabulary.HandoffStatus.DELIVERED.value, _("Delivered")
+        REJECTED = vocabulary.HandoffStatus.REJECTED.value, _("Rejected")
+        CANCELLED = vocabulary.HandoffStatus.CANCELLED.value, _("Cancelled")
+        FAILED = vocabulary.HandoffStatus.FAILED.value, _("Failed")
 
-    TERMINAL = ("resolved", "delivered", "rejected", "cancelled", "failed")
-    OPEN = ("received", "queued", "offered", "assigned")
+    TERMINAL = vocabulary.ordered(vocabulary.HandoffStatus, vocabulary.TERMINAL)
+    OPEN = vocabulary.ordered(vocabulary.HandoffStatus, vocabulary.OPEN)
+    WAITING = vocabulary.ordered(vocabulary.HandoffStatus, vocabulary.WAITING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="handoffs")
@@ -561,11 +566,11 @@ class Offer(models.Model):
     """One offer of a handoff to an agent; declined and expired offers are not repeated."""
 
     class Outcome(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        ACCEPTED = "accepted", _("Accepted")
-        DECLINED = "declined", _("Declined")
-        EXPIRED = "expired", _("Expired")
-        WITHDRAWN = "withdrawn", _("Withdrawn")
+        PENDING = vocabulary.OfferOutcome.PENDING.value, _("Pending")
+        ACCEPTED = vocabulary.OfferOutcome.ACCEPTED.value, _("Accepted")
+        DECLINED = vocabulary.OfferOutcome.DECLINED.value, _("Declined")
+        EXPIRED = vocabulary.OfferOutcome.EXPIRED.value, _("Expired")
+        WITHDRAWN = vocabulary.OfferOutcome.WITHDRAWN.value, _("Withdrawn")
 
     handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="offers")
     agent = models.ForeignKey(User, on_delete=models.CASCADE, related_name="offers")
@@ -601,9 +606,9 @@ class Conversation(models.Model):
     """A customer's conversation with the topics runtime (handoff/engine/conversation.py)."""
 
     class Source(models.TextChoices):
-        API = "api", _("Conversation API")
-        PORTAL = "portal", _("Test your bot")
-        WEBCHAT = "webchat", _("Demo web chat")
+        API = vocabulary.ConversationSource.API.value, _("Conversation API")
+        PORTAL = vocabulary.ConversationSource.PORTAL.value, _("Test your bot")
+        WEBCHAT = vocabulary.ConversationSource.WEBCHAT.value, _("Demo web chat")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="conversations")
