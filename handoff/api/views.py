@@ -3,7 +3,6 @@
 import uuid
 from typing import Any
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,6 +20,7 @@ from handoff.api.serializers import (
     HandoffDetail,
 )
 from handoff.api.throttling import PerKeyThrottle
+from handoff.errors import Conflict
 from handoff.models import Bot, Handoff
 from handoff.selectors import handoffs as selectors
 from handoff.services.assignment import handoff_cancel
@@ -211,13 +211,10 @@ class HandoffCancelApi(BotApi):
         },
     )
     def post(self, request: Request, handoff_id: uuid.UUID) -> Response:
-        with transaction.atomic():
-            handoff = get_object_or_404(
-                Handoff.objects.select_for_update(), pk=handoff_id, bot=self.bot
-            )
-            if handoff.is_terminal:
-                raise ApiError(
-                    409, "terminal", f"The handoff is already {handoff.status}; nothing to cancel."
-                )
+        handoff = get_object_or_404(Handoff.objects.only("pk"), pk=handoff_id, bot=self.bot)
+        try:
             handoff_cancel(handoff=handoff, reason="customer_left")
+        except Conflict as error:
+            # Until exception_handler (handoff/api/errors.py) maps DomainError kinds itself.
+            raise ApiError(409, error.code, error.message, error.fields) from None
         return Response(detail_body(bot_handoff(self.bot, handoff_id)))

@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from handoff.engine import skills as sk
+from handoff.errors import Conflict
 from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
 from handoff.services.events import handoff_event
 
@@ -28,10 +29,6 @@ log = logging.getLogger(__name__)
 # How many waiting handoffs one fill looks at to find one a free agent can take.
 SCAN = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class HandoffConflict(Exception):
-    """The transition is not allowed in the handoff's current state (the caller answers 409)."""
 
 
 @dataclass
@@ -398,7 +395,7 @@ def handoff_accept(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
         handoff = _lock(handoff_id)
         offer = _pending_offer(handoff, agent.pk)
         if handoff.status != Handoff.Status.OFFERED or offer is None:
-            raise HandoffConflict("This handoff is not offered to you.")
+            raise Conflict("This handoff is not offered to you.", code="not_offered")
         if offer.expires_at <= now:
             _back_to_queue(
                 handoff=handoff, offer=offer, outcome="expired", event="offer_expired", now=now
@@ -416,7 +413,7 @@ def handoff_accept(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
             handoff_event(handoff, "assigned", {"agent": agent.username, "via": "offer"}, at=now)
             _callback_after_commit(handoff, "accepted")
     if expired:
-        raise HandoffConflict("The offer has expired.")
+        raise Conflict("The offer has expired.", code="offer_expired")
     return handoff
 
 
@@ -426,7 +423,7 @@ def handoff_decline(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
         handoff = _lock(handoff_id)
         offer = _pending_offer(handoff, agent.pk)
         if handoff.status != Handoff.Status.OFFERED or offer is None:
-            raise HandoffConflict("This handoff is not offered to you.")
+            raise Conflict("This handoff is not offered to you.", code="not_offered")
         _back_to_queue(
             handoff=handoff,
             offer=offer,
@@ -443,7 +440,7 @@ def handoff_resolve(*, handoff_id: uuid.UUID | str, agent: User, wrap_up: str = 
     with transaction.atomic():
         handoff = _lock(handoff_id)
         if handoff.status != Handoff.Status.ASSIGNED or handoff.agent_id != agent.pk:
-            raise HandoffConflict("This handoff is not assigned to you.")
+            raise Conflict("This handoff is not assigned to you.", code="not_assigned")
         _release(queue_id=handoff.queue_id, user_id=agent.pk)
         handoff.status = Handoff.Status.RESOLVED
         handoff.closed_at = now
@@ -498,7 +495,7 @@ def handoff_transfer(*, handoff_id: uuid.UUID | str, agent: User, queue: Queue) 
     with transaction.atomic():
         handoff = _lock(handoff_id)
         if handoff.status != Handoff.Status.ASSIGNED or handoff.agent_id != agent.pk:
-            raise HandoffConflict("This handoff is not assigned to you.")
+            raise Conflict("This handoff is not assigned to you.", code="not_assigned")
         old_queue_id, old_key = handoff.queue_id, handoff.queue_key
         _release(queue_id=old_queue_id, user_id=agent.pk)
         _move(handoff=handoff, queue=queue, now=now)
@@ -515,14 +512,15 @@ def handoff_transfer(*, handoff_id: uuid.UUID | str, agent: User, queue: Queue) 
 def handoff_cancel(*, handoff: Handoff, reason: str = "customer_left") -> Handoff:
     """Cancel an open handoff: withdraw its offer, free the capacity it held, refill it.
 
-    The caller has checked it is not terminal; a race with another terminal transition is a
-    no-op that returns the handoff as it is.
+    A terminal handoff (judged under its row lock) is a conflict: nothing to cancel.
     """
     now = timezone.now()
     with transaction.atomic():
         locked = _lock(handoff.pk)
         if locked.is_terminal:
-            return locked
+            raise Conflict(
+                f"The handoff is already {locked.status}; nothing to cancel.", code="terminal"
+            )
         held_by = locked.agent_id if locked.status in ("offered", "assigned") else None
         Offer.objects.filter(handoff=locked, outcome=Offer.Outcome.PENDING).update(
             outcome=Offer.Outcome.WITHDRAWN, closed_at=now

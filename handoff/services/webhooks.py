@@ -19,6 +19,7 @@ from django.utils import timezone
 from handoff.crypto import new_webhook_secret, webhook_secret_bytes
 from handoff.delivery import http as delivery
 from handoff.delivery.http import Outcome, Result
+from handoff.errors import Conflict
 from handoff.models import Bot, Handoff, Queue, User
 from handoff.services.events import handoff_event
 
@@ -183,14 +184,13 @@ def failed_deliveries() -> QuerySet[Handoff]:
 def handoff_retry_delivery(*, handoff_id: uuid.UUID | str, user: User | None) -> Handoff:
     """Put a failed handoff back to `queued` with a fresh set of attempts (same webhook-id)."""
     from handoff.delivery.publish import publish_delivery
-    from handoff.services.assignment import HandoffConflict
 
     now = timezone.now()
     try:
         with transaction.atomic():
             handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
             if handoff.status != Handoff.Status.FAILED:
-                raise HandoffConflict("Only a failed handoff can be retried.")
+                raise Conflict("Only a failed handoff can be retried.", code="not_failed")
             previous_error = handoff.last_error
             handoff.status = Handoff.Status.QUEUED
             handoff.closed_at = None
@@ -215,7 +215,9 @@ def handoff_retry_delivery(*, handoff_id: uuid.UUID | str, user: User | None) ->
                 at=now,
             )
     except IntegrityError:
-        raise HandoffConflict("The conversation has another open handoff.") from None
+        raise Conflict(
+            "The conversation has another open handoff.", code="conversation_open"
+        ) from None
     hid = handoff.pk
     transaction.on_commit(lambda: publish_delivery(hid))
     return handoff

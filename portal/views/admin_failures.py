@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from handoff.errors import Conflict
 from handoff.models import Handoff
-from handoff.services.assignment import HandoffConflict
 from handoff.services.webhooks import failed_deliveries, handoff_retry_delivery
 from portal.roles import ADMIN, ANALYST, role_required
 from portal.views._common import AuthedRequest
@@ -31,7 +31,7 @@ def failure_retry(request: AuthedRequest, pk: uuid.UUID) -> HttpResponse:
     handoff = get_object_or_404(Handoff, pk=pk)
     try:
         handoff_retry_delivery(handoff_id=handoff.pk, user=request.user)
-    except HandoffConflict as error:
+    except Conflict as error:
         messages.error(request, str(error))
     else:
         messages.success(request, _("Delivery queued again: attempts start over."))

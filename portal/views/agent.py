@@ -20,10 +20,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from handoff.errors import Conflict
 from handoff.models import Handoff, Queue, QueueMembership, User
 from handoff.selectors.agent import agent_desk, handoff_for_viewer, handoff_sheet, own_handoff
 from handoff.services.assignment import (
-    HandoffConflict,
     agent_set_presence,
     handoff_accept,
     handoff_decline,
@@ -167,7 +167,7 @@ def handoff_accept_view(request: AuthedRequest, pk: Any) -> HttpResponse:
     handoff = _own_or_404(request, pk)
     try:
         handoff_accept(handoff_id=handoff.pk, agent=request.user)
-    except HandoffConflict as conflict:
+    except Conflict as conflict:
         return _after_action(request, str(conflict), "")
     if _is_poll(request):
         return _inbox(request, notice=_("Accepted."))
@@ -180,7 +180,7 @@ def handoff_decline_view(request: AuthedRequest, pk: Any) -> HttpResponse:
     handoff = _own_or_404(request, pk)
     try:
         handoff_decline(handoff_id=handoff.pk, agent=request.user)
-    except HandoffConflict as conflict:
+    except Conflict as conflict:
         return _after_action(request, str(conflict), "")
     return _after_action(request, None, _("Declined: the handoff goes to another agent."))
 
@@ -196,7 +196,7 @@ def handoff_resolve_view(request: AuthedRequest, pk: Any) -> HttpResponse:
         handoff_resolve(
             handoff_id=handoff.pk, agent=request.user, wrap_up=form.cleaned_data["wrap_up"]
         )
-    except HandoffConflict as conflict:
+    except Conflict as conflict:
         messages.error(request, str(conflict))
         return redirect("agent_handoff", pk=handoff.pk)
     messages.success(request, _("Resolved."))
@@ -213,7 +213,7 @@ def handoff_transfer_view(request: AuthedRequest, pk: Any) -> HttpResponse:
     queue = form.cleaned_data["queue"]
     try:
         handoff_transfer(handoff_id=handoff.pk, agent=request.user, queue=queue)
-    except HandoffConflict as conflict:
+    except Conflict as conflict:
         messages.error(request, str(conflict))
         return redirect("agent_handoff", pk=handoff.pk)
     messages.success(request, _("Transferred to %(queue)s.") % {"queue": queue.name})

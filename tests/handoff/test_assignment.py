@@ -9,9 +9,9 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from handoff.errors import Conflict
 from handoff.models import AgentSkill, Handoff, Offer, QueueMembership, Skill, User
 from handoff.services.assignment import (
-    HandoffConflict,
     agent_set_presence,
     handoff_accept,
     handoff_cancel,
@@ -241,12 +241,12 @@ def test_it_refuses_transitions_that_do_not_fit(db: Any) -> None:
     handoff = make_handoff(queue)
     queue_fill(queue_id=queue.pk)
 
-    with pytest.raises(HandoffConflict):
+    with pytest.raises(Conflict):
         handoff_accept(handoff_id=handoff.pk, agent=other)
-    with pytest.raises(HandoffConflict):
+    with pytest.raises(Conflict):
         handoff_resolve(handoff_id=handoff.pk, agent=ben)  # offered, not assigned
     Offer.objects.filter(handoff=handoff).update(expires_at=timezone.now() - timedelta(seconds=1))
-    with pytest.raises(HandoffConflict, match="expired"):
+    with pytest.raises(Conflict, match="expired"):
         handoff_accept(handoff_id=handoff.pk, agent=ben)
     handoff.refresh_from_db()
     assert handoff.status == "queued"
@@ -346,7 +346,7 @@ def test_it_transfers_an_assigned_handoff_to_another_queue(db: Any, after_commit
     queue_fill(queue_id=billing.pk)
     handoff_accept(handoff_id=handoff.pk, agent=ben)
 
-    with pytest.raises(HandoffConflict):
+    with pytest.raises(Conflict):
         handoff_transfer(handoff_id=handoff.pk, agent=eve, queue=general)
     handoff_transfer(handoff_id=handoff.pk, agent=ben, queue=general)
 

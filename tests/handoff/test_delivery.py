@@ -17,8 +17,9 @@ from handoff.delivery.http import (
     is_public_address,
     retry_delay,
 )
+from handoff.errors import Conflict
 from handoff.models import ConfigVersion, Handoff, Queue
-from handoff.services.assignment import HandoffConflict, handoff_accept, handoff_cancel, queue_fill
+from handoff.services.assignment import handoff_accept, handoff_cancel, queue_fill
 from handoff.services.dispatch import handoff_deliver
 from handoff.services.webhooks import (
     failed_deliveries,
@@ -213,7 +214,7 @@ def test_it_retries_a_failed_delivery_on_request(db: Any, admin_user: Any) -> No
     assert handoff.status == "delivered"
     assert set(receiver.delivered_ids()) == {handoff.webhook_id}
     assert handoff.events.get(type="retry_requested").detail["by"] == admin_user.username
-    with pytest.raises(HandoffConflict):
+    with pytest.raises(Conflict):
         handoff_retry_delivery(handoff_id=handoff.pk, user=admin_user)
 
 

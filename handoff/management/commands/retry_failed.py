@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from handoff.errors import Conflict
 from handoff.models import Handoff
-from handoff.services.assignment import HandoffConflict
 from handoff.services.webhooks import failed_deliveries, handoff_retry_delivery
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                     handoff_retry_delivery(handoff_id=handoff_id, user=None)
             except (Handoff.DoesNotExist, ValidationError):
                 raise CommandError(f"unknown handoff {handoff_id}") from None
-            except HandoffConflict as exc:
+            except Conflict as exc:
                 raise CommandError(f"{handoff_id}: {exc}") from None
             retried += 1
             self.stdout.write(f"retrying {handoff_id}")
