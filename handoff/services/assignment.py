@@ -1,4 +1,4 @@
-"""Built-in agents: push offers, pick, accept/decline/resolve/transfer/cancel (DESIGN §5, §6).
+"""Built-in agents: push offers, pick, accept/decline/resolve/transfer/cancel.
 
 Capacity is `QueueMembership.active_count` (offered + assigned work from that queue). It is
 only ever raised by a conditional UPDATE (`active_count < capacity`) and a CHECK constraint
@@ -19,10 +19,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from handoff.delivery.publish import publish_delivery, publish_offer_expiry
 from handoff.engine import skills as sk
 from handoff.errors import Conflict
 from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
 from handoff.services.events import handoff_event
+from handoff.services.webhooks import status_callback_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -162,16 +164,8 @@ def refill_after_commit(queue_id: int | None) -> None:
 
 
 def _publish_expiry_after_commit(offer_id: int, seconds: int) -> None:
-    from handoff.delivery.publish import publish
-
     # If this publish fails the sweep expires the offer (it looks at Offer.expires_at).
-    transaction.on_commit(lambda: publish("expire_offer", [offer_id], countdown=seconds))
-
-
-def _callback_after_commit(handoff: Handoff, state: str) -> None:
-    from handoff.services.webhooks import status_callback_after_commit
-
-    status_callback_after_commit(handoff=handoff, state=state)
+    transaction.on_commit(lambda: publish_offer_expiry(offer_id, countdown=seconds))
 
 
 # -- offers --------------------------------------------------------------------------------
@@ -411,7 +405,7 @@ def handoff_accept(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
             handoff.updated_at = now
             handoff.save(update_fields=["status", "assigned_at", "offer_expires_at", "updated_at"])
             handoff_event(handoff, "assigned", {"agent": agent.username, "via": "offer"}, at=now)
-            _callback_after_commit(handoff, "accepted")
+            status_callback_after_commit(handoff=handoff, state="accepted")
     if expired:
         raise Conflict("The offer has expired.", code="offer_expired")
     return handoff
@@ -448,15 +442,13 @@ def handoff_resolve(*, handoff_id: uuid.UUID | str, agent: User, wrap_up: str = 
         handoff.updated_at = now
         handoff.save(update_fields=["status", "closed_at", "wrap_up", "updated_at"])
         handoff_event(handoff, "resolved", {"agent": agent.username}, at=now)
-        _callback_after_commit(handoff, "completed")
+        status_callback_after_commit(handoff=handoff, state="completed")
         refill_after_commit(handoff.queue_id)
     return handoff
 
 
 def _move(*, handoff: Handoff, queue: Queue, now: datetime) -> None:
     """Put a handoff at the back of another queue's wait; delivery is published after commit."""
-    from handoff.delivery.publish import publish_delivery
-
     handoff.queue = queue
     handoff.queue_key = queue.key
     handoff.queue_name = queue.name
@@ -578,7 +570,7 @@ def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
             handoff.save(update_fields=["status", "agent", "assigned_at", "updated_at"])
             User.objects.filter(pk=agent.pk).update(last_assigned_at=now)
             handoff_event(handoff, "assigned", {"agent": agent.username, "via": "pick"}, at=now)
-            _callback_after_commit(handoff, "accepted")
+            status_callback_after_commit(handoff=handoff, state="accepted")
             return handoff
     return None
 
@@ -668,7 +660,7 @@ def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
                 handoff.save(update_fields=["status", "message", "closed_at", "updated_at"])
                 handoff_event(handoff, "rejected", {**detail, "message": handoff.message}, at=now)
                 # For the bot a rejection after waiting is a failed handoff (tell the customer).
-                _callback_after_commit(handoff, "failed")
+                status_callback_after_commit(handoff=handoff, state="failed")
             moved += 1
     return moved
 

@@ -2,7 +2,10 @@
 
 import uuid
 
-from handoff.models import Handoff, Queue
+from handoff.engine.vocabulary import DeliveryKind, Distribution, HandoffStatus
+from handoff.models import Handoff
+from handoff.services.assignment import queue_fill
+from handoff.services.webhooks import handoff_webhook_attempt
 
 
 def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:
@@ -10,18 +13,15 @@ def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:
 
     Returns what was done ("webhook:<outcome>", "offered", "waiting", "pick", "skipped").
     """
-    from handoff.services.assignment import queue_fill
-    from handoff.services.webhooks import handoff_webhook_attempt
-
     handoff = Handoff.objects.select_related("queue").filter(pk=handoff_id).first()
-    if handoff is None or handoff.status != Handoff.Status.QUEUED or handoff.queue is None:
+    if handoff is None or handoff.status != HandoffStatus.QUEUED or handoff.queue is None:
         return "skipped"
     queue = handoff.queue
-    if queue.delivery_kind == Queue.DeliveryKind.WEBHOOK:
+    if queue.delivery_kind == DeliveryKind.WEBHOOK:
         return "webhook:" + handoff_webhook_attempt(handoff_id=handoff.pk)
-    if queue.distribution == Queue.Distribution.PICK:
+    if queue.distribution == Distribution.PICK:
         return "pick"
     # Push: offer the queue's waiting work in order (this handoff may not be the first).
     queue_fill(queue_id=queue.pk)
     handoff.refresh_from_db(fields=["status"])
-    return "offered" if handoff.status == Handoff.Status.OFFERED else "waiting"
+    return "offered" if handoff.status == HandoffStatus.OFFERED else "waiting"

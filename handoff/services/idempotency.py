@@ -1,9 +1,9 @@
-"""Idempotency-Key handling (DESIGN §5): a unique constraint decides, never check-then-insert."""
+"""Idempotency-Key handling: a unique constraint decides, never check-then-insert."""
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -70,7 +70,8 @@ def idempotency_release(*, row_id: int) -> None:
     IdempotencyKey.objects.filter(pk=row_id, response_status__isnull=True).delete()
 
 
-def idempotency_expire(*, now: Any = None) -> int:
+def idempotency_keys_expire(*, now: datetime | None = None) -> int:
+    """Delete the keys older than KEY_TTL (the hourly task); returns how many."""
     cutoff = (now or timezone.now()) - KEY_TTL
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted

@@ -19,6 +19,11 @@ from django.utils import timezone
 from handoff.crypto import new_webhook_secret, webhook_secret_bytes
 from handoff.delivery import http as delivery
 from handoff.delivery.http import Outcome, Result
+from handoff.delivery.publish import (
+    publish_delivery,
+    publish_delivery_later,
+    publish_status_callback,
+)
 from handoff.errors import Conflict
 from handoff.models import Bot, Handoff, Queue, User
 from handoff.services.events import handoff_event
@@ -31,12 +36,9 @@ SWEEP_GRACE_SECONDS = 5
 # A published delivery that never started is published again after this long.
 REPUBLISH_AFTER_SECONDS = 60
 
-# Handoff status -> Bot Framework handoff.status state.
-CALLBACK_STATES = {"assigned": "accepted", "failed": "failed", "resolved": "completed"}
-
 
 def webhook_body(handoff: Handoff) -> dict[str, Any]:
-    """The webhook body of DESIGN §6 (context, transcript and customer are stored masked)."""
+    """The webhook body (docs/delivery.md; context, transcript and customer are stored masked)."""
     version = handoff.config_version
     return {
         "id": str(handoff.pk),
@@ -99,8 +101,6 @@ def handoff_webhook_attempt(*, handoff_id: uuid.UUID | str) -> str:
 
 def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> str:
     """Store the attempt's outcome: "delivered", "retry", "fail" (or "late" when cancelled)."""
-    from handoff.delivery.publish import publish_delivery_later
-
     now = timezone.now()
     with transaction.atomic():
         handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
@@ -183,8 +183,6 @@ def failed_deliveries() -> QuerySet[Handoff]:
 
 def handoff_retry_delivery(*, handoff_id: uuid.UUID | str, user: User | None) -> Handoff:
     """Put a failed handoff back to `queued` with a fresh set of attempts (same webhook-id)."""
-    from handoff.delivery.publish import publish_delivery
-
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -238,12 +236,10 @@ def bot_callback_secret(*, bot: Bot) -> str:
 
 
 def status_callback_after_commit(*, handoff: Handoff, state: str) -> None:
-    from handoff.delivery.publish import publish
-
     url = Bot.objects.filter(pk=handoff.bot_id).values_list("status_callback_url", flat=True)
     if url.first():
         hid = str(handoff.pk)
-        transaction.on_commit(lambda: publish("send_status_callback", [hid, state]))
+        transaction.on_commit(lambda: publish_status_callback(hid, state))
 
 
 def status_callback_body(handoff: Handoff, state: str) -> dict[str, Any]:

@@ -257,11 +257,11 @@ class TestIdempotency:
 
         from django.utils import timezone
 
-        from handoff.services.idempotency import idempotency_expire
+        from handoff.services.idempotency import idempotency_keys_expire
 
         bot_client.post(URL, body(), headers={"Idempotency-Key": "old"})
         IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
-        assert idempotency_expire() == 1
+        assert idempotency_keys_expire() == 1
 
 
 @pytest.mark.postgres

@@ -31,6 +31,9 @@ CARD = "4111111111111111"
 def eager_celery() -> Iterator[None]:
     from portal.celery import app
 
+    # Load the tasks as a worker does, so that publishing runs them here instead of sending
+    # them by name (handoff/delivery/publish.py).
+    app.autodiscover_tasks(force=True)
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield

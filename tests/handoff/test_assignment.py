@@ -22,7 +22,7 @@ from handoff.services.assignment import (
     queue_apply_max_wait,
     queue_fill,
 )
-from handoff.tasks import sweep_run
+from handoff.services.sweep import sweep_run
 from tests.handoff.delivery_helpers import (
     celery_broker,
     event_types,

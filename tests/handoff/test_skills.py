@@ -18,7 +18,7 @@ from handoff.services.assignment import (
     queue_fill,
     queue_relax_skills,
 )
-from handoff.tasks import sweep_run
+from handoff.services.sweep import sweep_run
 from tests.handoff.delivery_helpers import (
     celery_broker,
     make_agent,

@@ -1,5 +1,5 @@
-"""The thin tasks, publishing, and the sweep (in-process; tests/handoff/test_worker.py runs a
-real worker)."""
+"""The thin tasks and publishing (in-process; tests/handoff/test_worker.py runs a real worker;
+the sweep's own tests are in tests/handoff/test_sweep.py)."""
 
 import time
 from collections.abc import Iterator
@@ -60,34 +60,6 @@ def test_it_runs_the_delivery_task_for_a_push_queue(db: Any) -> None:
     assert tasks.deliver(str(handoff.pk)) == "offered"
     assert tasks.deliver(str(handoff.pk)) == "skipped"  # safe to run twice
     assert Handoff.objects.get(pk=handoff.pk).status == "offered"
-
-
-def test_it_sweeps_up_what_was_never_published(db: Any) -> None:
-    past = timezone.now() - timedelta(minutes=1)
-    hooks = make_queue("external", delivery_kind="webhook", webhook_url="https://x.example/h")
-    push = make_queue("billing")
-    unpublished = make_handoff(hooks, now=past)
-    waiting = make_handoff(push, now=past)
-    make_agent("ben", push, capacity=1)
-
-    done = tasks.sweep_run()
-
-    assert done["republished"] == 1
-    assert done["offered"] == 1
-    unpublished.refresh_from_db()
-    waiting.refresh_from_db()
-    assert unpublished.dispatched_at is not None
-    assert waiting.status == "offered"
-    assert tasks.sweep_run()["republished"] == 0  # not again while the publish is fresh
-
-
-def test_it_sweeps_waiting_work_past_max_wait(db: Any) -> None:
-    queue = make_queue("busy", max_wait_seconds=30, when_full_action="reject")
-    handoff = make_handoff(queue)
-
-    assert tasks.sweep_run()["overflowed"] == 0
-    assert tasks.sweep_run(now=timezone.now() + timedelta(seconds=31))["overflowed"] == 1
-    assert Handoff.objects.get(pk=handoff.pk).status == "rejected"
 
 
 def test_it_expires_idempotency_keys_after_a_day(db: Any) -> None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from handoff.delivery.publish import publish_delivery
 from handoff.models import Bot, Channel, Handoff, Queue
-from handoff.tasks import sweep_run
+from handoff.services.sweep import sweep_run
 from tests.api.conftest import DOCUMENT, BotClient, make_key, publish
 from tests.handoff.delivery_helpers import (
     celery_broker,

@@ -1,5 +1,6 @@
 from typing import Any
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
@@ -14,10 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=2.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from portal.celery import app
-
         try:
-            replies = app.control.ping(timeout=options["timeout"]) or []
+            replies = current_app.control.ping(timeout=options["timeout"]) or []
         except Exception as exc:
             raise CommandError(f"broker unreachable: {exc}") from exc
         if not replies:
