@@ -21,9 +21,21 @@ from django.utils import timezone
 
 from handoff.delivery.publish import publish_delivery, publish_offer_expiry
 from handoff.engine import skills as sk
+from handoff.engine.vocabulary import (
+    HELD,
+    REFUSED,
+    AssignmentMethod,
+    DeliveryKind,
+    Distribution,
+    HandoffStatus,
+    OfferOutcome,
+    Presence,
+    SkillMatching,
+)
 from handoff.errors import Conflict
 from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
 from handoff.services.events import handoff_event
+from handoff.services.transitions import handoff_transition
 from handoff.services.webhooks import status_callback_after_commit
 
 log = logging.getLogger(__name__)
@@ -56,7 +68,7 @@ def _available_members(queue: Queue) -> list[Candidate]:
     """The queue's members who are present (`available`), full or not."""
     rows = list(
         QueueMembership.objects.filter(
-            queue=queue, user__presence=User.Presence.AVAILABLE, user__is_active=True
+            queue=queue, user__presence=Presence.AVAILABLE, user__is_active=True
         ).values_list(
             "pk",
             "user_id",
@@ -68,7 +80,7 @@ def _available_members(queue: Queue) -> list[Candidate]:
         )
     )
     skills: dict[int, dict[str, int]] = {}
-    if rows and queue.skill_matching != Queue.SkillMatching.NONE:
+    if rows and queue.skill_matching != SkillMatching.NONE:
         for user_id, key, level in AgentSkill.objects.filter(
             user_id__in=[r[1] for r in rows]
         ).values_list("user_id", "skill__key", "proficiency"):
@@ -78,11 +90,12 @@ def _available_members(queue: Queue) -> list[Candidate]:
 
 def _order_key(queue: Queue, c: Candidate, required: dict[str, Any]) -> tuple:
     # Skills first (closest matching prefers the best match), then the queue's method.
-    skill = sk.match_key(required, c.skills) if queue.skill_matching == "closest" else ()
+    closest = queue.skill_matching == SkillMatching.CLOSEST
+    skill = sk.match_key(required, c.skills) if closest else ()
     last = c.last_assigned_at or _EPOCH
-    if queue.assignment == Queue.Assignment.HIGHEST_CAPACITY:
+    if queue.assignment == AssignmentMethod.HIGHEST_CAPACITY:
         return (skill, -c.free, last, c.username)
-    if queue.assignment == Queue.Assignment.MOST_IDLE:
+    if queue.assignment == AssignmentMethod.MOST_IDLE:
         return (skill, max(last, c.presence_changed_at), c.username)
     return (skill, last, c.username)  # round robin
 
@@ -174,16 +187,16 @@ def _publish_expiry_after_commit(offer_id: int, seconds: int) -> None:
 def _lock_waiting(handoff_id: uuid.UUID, queue_id: int) -> Handoff | None:
     return (
         Handoff.objects.select_for_update(skip_locked=True)
-        .filter(pk=handoff_id, queue_id=queue_id, status=Handoff.Status.QUEUED)
+        .filter(pk=handoff_id, queue_id=queue_id, status=HandoffStatus.QUEUED)
         .first()
     )
 
 
 def _refused(handoff: Handoff) -> set[int]:
     return set(
-        Offer.objects.filter(
-            handoff=handoff, outcome__in=[Offer.Outcome.DECLINED, Offer.Outcome.EXPIRED]
-        ).values_list("agent_id", flat=True)
+        Offer.objects.filter(handoff=handoff, outcome__in=REFUSED).values_list(
+            "agent_id", flat=True
+        )
     )
 
 
@@ -192,23 +205,19 @@ def _offer(*, handoff: Handoff, queue: Queue, agent: Candidate, now: datetime) -
     offer = Offer.objects.create(
         handoff=handoff, agent_id=agent.user_id, offered_at=now, expires_at=expires
     )
-    handoff.status = Handoff.Status.OFFERED
-    handoff.agent_id = agent.user_id
-    handoff.offered_at = now
-    handoff.offer_expires_at = expires
-    handoff.updated_at = now
-    handoff.save(update_fields=["status", "agent", "offered_at", "offer_expires_at", "updated_at"])
     User.objects.filter(pk=agent.user_id).update(last_assigned_at=now)
-    handoff_event(
+    handoff_transition(
         handoff,
-        "offered",
-        {
+        HandoffStatus.OFFERED,
+        detail={
             "agent": agent.username,
             "offer": offer.pk,
             "expires_at": expires.isoformat(),
             "assignment": queue.assignment,
         },
         at=now,
+        agent_id=agent.user_id,
+        offer_expires_at=expires,
     )
     _publish_expiry_after_commit(offer.pk, queue.offer_timeout_seconds)
     return offer
@@ -247,12 +256,16 @@ def queue_relax_skills(*, queue_id: int, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     queue = Queue.objects.filter(pk=queue_id).first()
-    if queue is None or queue.skill_matching != "closest" or not queue.skill_relax_after_seconds:
+    if (
+        queue is None
+        or queue.skill_matching != SkillMatching.CLOSEST
+        or not queue.skill_relax_after_seconds
+    ):
         return 0
     moved = 0
-    waiting = Handoff.objects.filter(
-        queue=queue, status__in=[Handoff.Status.QUEUED, Handoff.Status.OFFERED]
-    ).exclude(required_skills={})
+    waiting = Handoff.objects.filter(queue=queue, status__in=Handoff.WAITING).exclude(
+        required_skills={}
+    )
     for handoff in waiting.only("pk", "required_skills", "queued_at", "skill_step")[: SCAN * 5]:
         moved += _record_relaxation(handoff=handoff, queue=queue, now=now) > 0
     return moved
@@ -261,9 +274,9 @@ def queue_relax_skills(*, queue_id: int, now: datetime | None = None) -> int:
 def relaxing_queue_ids() -> list[int]:
     return list(
         Queue.objects.filter(
-            skill_matching="closest",
+            skill_matching=SkillMatching.CLOSEST,
             skill_relax_after_seconds__isnull=False,
-            handoffs__status=Handoff.Status.QUEUED,
+            handoffs__status=HandoffStatus.QUEUED,
         )
         .distinct()
         .values_list("pk", flat=True)
@@ -278,7 +291,7 @@ def _offer_one(queue: Queue, skipped: set[uuid.UUID], now: datetime | None = Non
         if not any(c.free > 0 for c in members):
             return False
         waiting = list(
-            Handoff.objects.filter(queue=queue, status=Handoff.Status.QUEUED)
+            Handoff.objects.filter(queue=queue, status=HandoffStatus.QUEUED)
             .exclude(pk__in=skipped)
             .order_by("priority", "queued_at", "created_at")
             .values_list("pk", flat=True)[:SCAN]
@@ -312,8 +325,8 @@ def queue_fill(*, queue_id: int, now: datetime | None = None) -> int:
     queue = Queue.objects.filter(pk=queue_id).first()
     if (
         queue is None
-        or queue.distribution != Queue.Distribution.PUSH
-        or queue.delivery_kind != Queue.DeliveryKind.AGENTS
+        or queue.distribution != Distribution.PUSH
+        or queue.delivery_kind != DeliveryKind.AGENTS
     ):
         return 0
     offered = 0
@@ -331,16 +344,13 @@ def _back_to_queue(
     offer.closed_at = now
     offer.save(update_fields=["outcome", "closed_at"])
     _release(queue_id=handoff.queue_id, user_id=offer.agent_id)
-    handoff.status = Handoff.Status.QUEUED
-    handoff.agent = None
-    handoff.offer_expires_at = None
-    handoff.updated_at = now
-    handoff.save(update_fields=["status", "agent", "offer_expires_at", "updated_at"])
-    handoff_event(
+    handoff_transition(
         handoff,
-        event,
-        {"agent": offer.agent.username, "offer": offer.pk, "status": "queued"},
+        HandoffStatus.QUEUED,
+        event=event,
+        detail={"agent": offer.agent.username, "offer": offer.pk, "status": HandoffStatus.QUEUED},
         at=now,
+        agent=None,
     )
     refill_after_commit(handoff.queue_id)
 
@@ -354,7 +364,7 @@ def _pending_offer(handoff: Handoff, agent_id: int | None = None) -> Offer | Non
     # User row, before the membership, while _offer updates the membership then the user:
     # concurrent expiries and fills deadlocked on PostgreSQL.
     offers = Offer.objects.select_for_update(of=("self",)).select_related("agent")
-    offers = offers.filter(handoff=handoff, outcome=Offer.Outcome.PENDING)
+    offers = offers.filter(handoff=handoff, outcome=OfferOutcome.PENDING)
     if agent_id is not None:
         offers = offers.filter(agent_id=agent_id)
     return offers.first()
@@ -364,7 +374,7 @@ def offer_expire(*, offer_id: int, now: datetime | None = None) -> bool:
     """Expire a pending offer whose time is up; the handoff goes to the next agent."""
     now = now or timezone.now()
     handoff_id = (
-        Offer.objects.filter(pk=offer_id, outcome=Offer.Outcome.PENDING, expires_at__lte=now)
+        Offer.objects.filter(pk=offer_id, outcome=OfferOutcome.PENDING, expires_at__lte=now)
         .values_list("handoff_id", flat=True)
         .first()
     )
@@ -376,7 +386,11 @@ def offer_expire(*, offer_id: int, now: datetime | None = None) -> bool:
         if offer is None or offer.pk != offer_id or offer.expires_at > now:
             return False  # accepted, declined or expired by someone else meanwhile
         _back_to_queue(
-            handoff=handoff, offer=offer, outcome="expired", event="offer_expired", now=now
+            handoff=handoff,
+            offer=offer,
+            outcome=OfferOutcome.EXPIRED,
+            event="offer_expired",
+            now=now,
         )
     return True
 
@@ -388,23 +402,27 @@ def handoff_accept(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
     with transaction.atomic():
         handoff = _lock(handoff_id)
         offer = _pending_offer(handoff, agent.pk)
-        if handoff.status != Handoff.Status.OFFERED or offer is None:
+        if handoff.status != HandoffStatus.OFFERED or offer is None:
             raise Conflict("This handoff is not offered to you.", code="not_offered")
         if offer.expires_at <= now:
             _back_to_queue(
-                handoff=handoff, offer=offer, outcome="expired", event="offer_expired", now=now
+                handoff=handoff,
+                offer=offer,
+                outcome=OfferOutcome.EXPIRED,
+                event="offer_expired",
+                now=now,
             )
             expired = True
         else:
-            offer.outcome = Offer.Outcome.ACCEPTED
+            offer.outcome = OfferOutcome.ACCEPTED
             offer.closed_at = now
             offer.save(update_fields=["outcome", "closed_at"])
-            handoff.status = Handoff.Status.ASSIGNED
-            handoff.assigned_at = now
-            handoff.offer_expires_at = None
-            handoff.updated_at = now
-            handoff.save(update_fields=["status", "assigned_at", "offer_expires_at", "updated_at"])
-            handoff_event(handoff, "assigned", {"agent": agent.username, "via": "offer"}, at=now)
+            handoff_transition(
+                handoff,
+                HandoffStatus.ASSIGNED,
+                detail={"agent": agent.username, "via": "offer"},
+                at=now,
+            )
             status_callback_after_commit(handoff=handoff, state="accepted")
     if expired:
         raise Conflict("The offer has expired.", code="offer_expired")
@@ -416,12 +434,12 @@ def handoff_decline(*, handoff_id: uuid.UUID | str, agent: User) -> Handoff:
     with transaction.atomic():
         handoff = _lock(handoff_id)
         offer = _pending_offer(handoff, agent.pk)
-        if handoff.status != Handoff.Status.OFFERED or offer is None:
+        if handoff.status != HandoffStatus.OFFERED or offer is None:
             raise Conflict("This handoff is not offered to you.", code="not_offered")
         _back_to_queue(
             handoff=handoff,
             offer=offer,
-            outcome="declined",
+            outcome=OfferOutcome.DECLINED,
             event="offer_declined",
             now=timezone.now(),
         )
@@ -433,49 +451,41 @@ def handoff_resolve(*, handoff_id: uuid.UUID | str, agent: User, wrap_up: str = 
     now = timezone.now()
     with transaction.atomic():
         handoff = _lock(handoff_id)
-        if handoff.status != Handoff.Status.ASSIGNED or handoff.agent_id != agent.pk:
+        if handoff.status != HandoffStatus.ASSIGNED or handoff.agent_id != agent.pk:
             raise Conflict("This handoff is not assigned to you.", code="not_assigned")
         _release(queue_id=handoff.queue_id, user_id=agent.pk)
-        handoff.status = Handoff.Status.RESOLVED
-        handoff.closed_at = now
-        handoff.wrap_up = wrap_up
-        handoff.updated_at = now
-        handoff.save(update_fields=["status", "closed_at", "wrap_up", "updated_at"])
-        handoff_event(handoff, "resolved", {"agent": agent.username}, at=now)
+        handoff_transition(
+            handoff,
+            HandoffStatus.RESOLVED,
+            detail={"agent": agent.username},
+            at=now,
+            wrap_up=wrap_up,
+        )
         status_callback_after_commit(handoff=handoff, state="completed")
         refill_after_commit(handoff.queue_id)
     return handoff
 
 
-def _move(*, handoff: Handoff, queue: Queue, now: datetime) -> None:
-    """Put a handoff at the back of another queue's wait; delivery is published after commit."""
-    handoff.queue = queue
-    handoff.queue_key = queue.key
-    handoff.queue_name = queue.name
-    handoff.status = Handoff.Status.QUEUED
-    handoff.agent = None
-    handoff.offer_expires_at = None
-    # queued_at is the time the handoff entered its current queue: waits and max_wait count
-    # from there (the first queueing is in the events and created_at).
-    handoff.queued_at = now
-    handoff.dispatched_at = None
-    handoff.next_attempt_at = None
-    handoff.delivery_attempts = 0
-    handoff.updated_at = now
-    handoff.save(
-        update_fields=[
-            "queue",
-            "queue_key",
-            "queue_name",
-            "status",
-            "agent",
-            "offer_expires_at",
-            "queued_at",
-            "dispatched_at",
-            "next_attempt_at",
-            "delivery_attempts",
-            "updated_at",
-        ]
+def _move(*, handoff: Handoff, queue: Queue, detail: dict[str, Any], now: datetime) -> None:
+    """Put a handoff at the back of another queue's wait (event `transferred`); delivery is
+    published after commit."""
+    handoff_transition(
+        handoff,
+        HandoffStatus.QUEUED,
+        event="transferred",
+        detail=detail,
+        at=now,
+        queue=queue,
+        queue_key=queue.key,
+        queue_name=queue.name,
+        agent=None,
+        offer_expires_at=None,
+        # queued_at is the time the handoff entered its current queue: waits and max_wait
+        # count from there (the first queueing is in the events and created_at).
+        queued_at=now,
+        dispatched_at=None,
+        next_attempt_at=None,
+        delivery_attempts=0,
     )
     handoff_id = handoff.pk
     transaction.on_commit(lambda: publish_delivery(handoff_id))
@@ -486,16 +496,20 @@ def handoff_transfer(*, handoff_id: uuid.UUID | str, agent: User, queue: Queue) 
     now = timezone.now()
     with transaction.atomic():
         handoff = _lock(handoff_id)
-        if handoff.status != Handoff.Status.ASSIGNED or handoff.agent_id != agent.pk:
+        if handoff.status != HandoffStatus.ASSIGNED or handoff.agent_id != agent.pk:
             raise Conflict("This handoff is not assigned to you.", code="not_assigned")
-        old_queue_id, old_key = handoff.queue_id, handoff.queue_key
+        old_queue_id = handoff.queue_id
         _release(queue_id=old_queue_id, user_id=agent.pk)
-        _move(handoff=handoff, queue=queue, now=now)
-        handoff_event(
-            handoff,
-            "transferred",
-            {"from": old_key, "to": queue.key, "by": agent.username, "status": "queued"},
-            at=now,
+        _move(
+            handoff=handoff,
+            queue=queue,
+            detail={
+                "from": handoff.queue_key,
+                "to": queue.key,
+                "by": agent.username,
+                "status": HandoffStatus.QUEUED,
+            },
+            now=now,
         )
         refill_after_commit(old_queue_id)
     return handoff
@@ -513,27 +527,19 @@ def handoff_cancel(*, handoff: Handoff, reason: str = "customer_left") -> Handof
             raise Conflict(
                 f"The handoff is already {locked.status}; nothing to cancel.", code="terminal"
             )
-        held_by = locked.agent_id if locked.status in ("offered", "assigned") else None
-        Offer.objects.filter(handoff=locked, outcome=Offer.Outcome.PENDING).update(
-            outcome=Offer.Outcome.WITHDRAWN, closed_at=now
+        held_by = locked.agent_id if locked.status in HELD else None
+        Offer.objects.filter(handoff=locked, outcome=OfferOutcome.PENDING).update(
+            outcome=OfferOutcome.WITHDRAWN, closed_at=now
         )
         _release(queue_id=locked.queue_id, user_id=held_by)
-        previous = locked.status
-        locked.status = Handoff.Status.CANCELLED
-        locked.closed_at = now
-        locked.offer_expires_at = None
-        locked.next_attempt_at = None
-        locked.updated_at = now
-        locked.save(
-            update_fields=[
-                "status",
-                "closed_at",
-                "offer_expires_at",
-                "next_attempt_at",
-                "updated_at",
-            ]
+        handoff_transition(
+            locked,
+            HandoffStatus.CANCELLED,
+            detail={"reason": reason, "from": locked.status},
+            at=now,
+            offer_expires_at=None,
+            next_attempt_at=None,
         )
-        handoff_event(locked, "cancelled", {"reason": reason, "from": previous}, at=now)
         if held_by is not None:
             refill_after_commit(locked.queue_id)
     return locked
@@ -551,7 +557,7 @@ def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
     now = timezone.now()
     with transaction.atomic():
         waiting = (
-            Handoff.objects.filter(queue=queue, status=Handoff.Status.QUEUED)
+            Handoff.objects.filter(queue=queue, status=HandoffStatus.QUEUED)
             .order_by("priority", "queued_at", "created_at")
             .values_list("pk", flat=True)[:SCAN]
         )
@@ -563,13 +569,14 @@ def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
                 continue
             if not _claim(membership.pk):
                 return None
-            handoff.status = Handoff.Status.ASSIGNED
-            handoff.agent = agent
-            handoff.assigned_at = now
-            handoff.updated_at = now
-            handoff.save(update_fields=["status", "agent", "assigned_at", "updated_at"])
             User.objects.filter(pk=agent.pk).update(last_assigned_at=now)
-            handoff_event(handoff, "assigned", {"agent": agent.username, "via": "pick"}, at=now)
+            handoff_transition(
+                handoff,
+                HandoffStatus.ASSIGNED,
+                detail={"agent": agent.username, "via": "pick"},
+                at=now,
+                agent=agent,
+            )
             status_callback_after_commit(handoff=handoff, state="accepted")
             return handoff
     return None
@@ -588,9 +595,9 @@ def agent_set_presence(*, agent: User, presence: str) -> User:
         agent.presence = presence
         if changed:
             agent.presence_changed_at = now
-        if presence != User.Presence.AVAILABLE:
+        if presence != Presence.AVAILABLE:
             for handoff_id in Offer.objects.filter(
-                agent=agent, outcome=Offer.Outcome.PENDING
+                agent=agent, outcome=OfferOutcome.PENDING
             ).values_list("handoff_id", flat=True):
                 handoff = _lock(handoff_id)
                 offer = _pending_offer(handoff, agent.pk)
@@ -598,13 +605,13 @@ def agent_set_presence(*, agent: User, presence: str) -> User:
                     _back_to_queue(
                         handoff=handoff,
                         offer=offer,
-                        outcome="withdrawn",
+                        outcome=OfferOutcome.WITHDRAWN,
                         event="offer_withdrawn",
                         now=now,
                     )
         else:
             for queue_id in QueueMembership.objects.filter(
-                user=agent, queue__distribution=Queue.Distribution.PUSH
+                user=agent, queue__distribution=Distribution.PUSH
             ).values_list("queue_id", flat=True):
                 refill_after_commit(queue_id)
     return agent
@@ -624,7 +631,7 @@ def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
     if (
         queue is None
         or queue.max_wait_seconds is None
-        or queue.delivery_kind != Queue.DeliveryKind.AGENTS
+        or queue.delivery_kind != DeliveryKind.AGENTS
     ):
         return 0
     action = queue.when_full_action
@@ -636,7 +643,7 @@ def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
     cutoff = now - timedelta(seconds=queue.max_wait_seconds)
     moved = 0
     for handoff_id in Handoff.objects.filter(
-        queue=queue, status=Handoff.Status.QUEUED, queued_at__lte=cutoff
+        queue=queue, status=HandoffStatus.QUEUED, queued_at__lte=cutoff
     ).values_list("pk", flat=True)[:SCAN]:
         with transaction.atomic():
             handoff = _lock_waiting(handoff_id, queue.pk)
@@ -645,20 +652,26 @@ def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
             waited = int((now - (handoff.queued_at or now)).total_seconds())
             detail: dict[str, Any] = {"reason": "max_wait", "waited_seconds": waited}
             if action == OverflowAction.TRANSFER and target is not None:
-                _move(handoff=handoff, queue=target, now=now)
-                handoff_event(
-                    handoff,
-                    "transferred",
-                    {**detail, "from": queue.key, "to": target.key, "status": "queued"},
-                    at=now,
+                _move(
+                    handoff=handoff,
+                    queue=target,
+                    detail={
+                        **detail,
+                        "from": queue.key,
+                        "to": target.key,
+                        "status": HandoffStatus.QUEUED,
+                    },
+                    now=now,
                 )
             else:
-                handoff.status = Handoff.Status.REJECTED
-                handoff.message = queue.when_full_message or None
-                handoff.closed_at = now
-                handoff.updated_at = now
-                handoff.save(update_fields=["status", "message", "closed_at", "updated_at"])
-                handoff_event(handoff, "rejected", {**detail, "message": handoff.message}, at=now)
+                message = queue.when_full_message or None
+                handoff_transition(
+                    handoff,
+                    HandoffStatus.REJECTED,
+                    detail={**detail, "message": message},
+                    at=now,
+                    message=message,
+                )
                 # For the bot a rejection after waiting is a failed handoff (tell the customer).
                 status_callback_after_commit(handoff=handoff, state="failed")
             moved += 1
@@ -667,7 +680,7 @@ def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
 
 def stale_offer_ids(*, now: datetime) -> list[int]:
     return list(
-        Offer.objects.filter(outcome=Offer.Outcome.PENDING, expires_at__lte=now).values_list(
+        Offer.objects.filter(outcome=OfferOutcome.PENDING, expires_at__lte=now).values_list(
             "pk", flat=True
         )[:1000]
     )
@@ -675,17 +688,17 @@ def stale_offer_ids(*, now: datetime) -> list[int]:
 
 def push_queues_with_waiting_work() -> list[int]:
     """Push queues that have waiting work and a present member with free capacity."""
-    waiting = Handoff.objects.filter(status=Handoff.Status.QUEUED).values("queue_id")
+    waiting = Handoff.objects.filter(status=HandoffStatus.QUEUED).values("queue_id")
     return list(
         Queue.objects.filter(
-            distribution=Queue.Distribution.PUSH,
-            delivery_kind=Queue.DeliveryKind.AGENTS,
+            distribution=Distribution.PUSH,
+            delivery_kind=DeliveryKind.AGENTS,
             pk__in=waiting,
         )
         .filter(
             Q(
                 memberships__active_count__lt=F("memberships__capacity"),
-                memberships__user__presence=User.Presence.AVAILABLE,
+                memberships__user__presence=Presence.AVAILABLE,
             )
         )
         .distinct()

@@ -1,4 +1,9 @@
-"""The handoff's history: every transition is an event with time and detail (DESIGN §5)."""
+"""The handoff's history: every change is an event with time and detail.
+
+A status change writes its event through `handoff_transition` (handoff/services/transitions.py);
+what changes no status (a skills relaxation step, a late delivery attempt, a status callback,
+a purge) is written with `handoff_event` directly.
+"""
 
 from datetime import datetime
 from typing import Any

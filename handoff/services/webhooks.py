@@ -24,9 +24,11 @@ from handoff.delivery.publish import (
     publish_delivery_later,
     publish_status_callback,
 )
+from handoff.engine.vocabulary import DeliveryKind, HandoffStatus
 from handoff.errors import Conflict
-from handoff.models import Bot, Handoff, Queue, User
+from handoff.models import Bot, Handoff, User
 from handoff.services.events import handoff_event
+from handoff.services.transitions import handoff_transition
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,8 @@ def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> bool:
     return (
         Handoff.objects.filter(
             pk=handoff_id,
-            status=Handoff.Status.QUEUED,
-            queue__delivery_kind=Queue.DeliveryKind.WEBHOOK,
+            status=HandoffStatus.QUEUED,
+            queue__delivery_kind=DeliveryKind.WEBHOOK,
         )
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .update(next_attempt_at=lease, delivery_attempts=F("delivery_attempts") + 1)
@@ -112,44 +114,48 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
         }
         if result.error:
             detail["error"] = result.error
-        if handoff.status != Handoff.Status.QUEUED:
+        if handoff.status != HandoffStatus.QUEUED:
             # Cancelled while the request was in flight: keep the record, change nothing.
             handoff_event(
                 handoff, "delivery_attempt", {**detail, "outcome": result.outcome}, at=now
             )
             return "late"
-        delay = retry_delay = None
-        if result.outcome == Outcome.RETRY:
-            retry_delay = delivery.retry_delay(attempt)
+        delay = delivery.retry_delay(attempt) if result.outcome == Outcome.RETRY else None
         if result.outcome == Outcome.DELIVERED:
-            handoff.status = Handoff.Status.DELIVERED
-            handoff.closed_at = now
-            handoff.next_attempt_at = None
-            handoff.last_error = ""
-            event = "delivered"
-        elif retry_delay is not None:
-            delay = retry_delay
-            handoff.next_attempt_at = now + timedelta(seconds=delay)
-            handoff.last_error = result.error
-            detail["retry_in_seconds"] = round(delay, 1)
-            event = "delivery_retry"
-        else:
-            handoff.status = Handoff.Status.FAILED
-            handoff.closed_at = now
-            handoff.next_attempt_at = None
-            handoff.last_error = result.error
-            event = "failed"
-        handoff.updated_at = now
-        handoff.save(
-            update_fields=["status", "closed_at", "next_attempt_at", "last_error", "updated_at"]
-        )
-        handoff_event(handoff, event, detail, at=now)
+            handoff_transition(
+                handoff,
+                HandoffStatus.DELIVERED,
+                detail=detail,
+                at=now,
+                next_attempt_at=None,
+                last_error="",
+            )
+            return "delivered"
         if delay is not None:
+            detail["retry_in_seconds"] = round(delay, 1)
+            # Still queued: the attempt is recorded and the next one is due after the delay.
+            handoff_transition(
+                handoff,
+                HandoffStatus.QUEUED,
+                event="delivery_retry",
+                detail=detail,
+                at=now,
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_error=result.error,
+            )
             hid, countdown = handoff.pk, delay
             transaction.on_commit(lambda: publish_delivery_later(hid, countdown=countdown))
-        if event == "failed":
-            status_callback_after_commit(handoff=handoff, state="failed")
-    return {"delivered": "delivered", "delivery_retry": "retry", "failed": "fail"}[event]
+            return "retry"
+        handoff_transition(
+            handoff,
+            HandoffStatus.FAILED,
+            detail=detail,
+            at=now,
+            next_attempt_at=None,
+            last_error=result.error,
+        )
+        status_callback_after_commit(handoff=handoff, state="failed")
+    return "fail"
 
 
 def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:
@@ -165,7 +171,7 @@ def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:
         | Q(dispatched_at__lte=stale)
     )
     return Handoff.objects.filter(
-        status=Handoff.Status.QUEUED, queue__delivery_kind=Queue.DeliveryKind.WEBHOOK
+        status=HandoffStatus.QUEUED, queue__delivery_kind=DeliveryKind.WEBHOOK
     ).filter(never | lost | overdue)
 
 
@@ -175,7 +181,7 @@ def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:
 def failed_deliveries() -> QuerySet[Handoff]:
     """What the admins' failures list shows, newest first."""
     return (
-        Handoff.objects.filter(status=Handoff.Status.FAILED)
+        Handoff.objects.filter(status=HandoffStatus.FAILED)
         .select_related("queue", "bot")
         .order_by("-closed_at", "-created_at")
     )
@@ -187,30 +193,20 @@ def handoff_retry_delivery(*, handoff_id: uuid.UUID | str, user: User | None) ->
     try:
         with transaction.atomic():
             handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
-            if handoff.status != Handoff.Status.FAILED:
+            if handoff.status != HandoffStatus.FAILED:
                 raise Conflict("Only a failed handoff can be retried.", code="not_failed")
-            previous_error = handoff.last_error
-            handoff.status = Handoff.Status.QUEUED
-            handoff.closed_at = None
-            handoff.delivery_attempts = 0
-            handoff.next_attempt_at = None
-            handoff.dispatched_at = None
-            handoff.updated_at = now
-            handoff.save(
-                update_fields=[
-                    "status",
-                    "closed_at",
-                    "delivery_attempts",
-                    "next_attempt_at",
-                    "dispatched_at",
-                    "updated_at",
-                ]
-            )
-            handoff_event(
+            handoff_transition(
                 handoff,
-                "retry_requested",
-                {"by": user.username if user else None, "previous_error": previous_error},
+                HandoffStatus.QUEUED,
+                event="retry_requested",
+                detail={
+                    "by": user.username if user else None,
+                    "previous_error": handoff.last_error,
+                },
                 at=now,
+                delivery_attempts=0,
+                next_attempt_at=None,
+                dispatched_at=None,
             )
     except IntegrityError:
         raise Conflict(
