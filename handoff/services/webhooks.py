@@ -102,7 +102,7 @@ def handoff_webhook_attempt(*, handoff_id: uuid.UUID | str) -> str:
 
 
 def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> str:
-    """Store the attempt's outcome: "delivered", "retry", "fail" (or "late" when cancelled)."""
+    """Store the attempt's outcome and return it (an `Outcome`, or "late" when cancelled)."""
     now = timezone.now()
     with transaction.atomic():
         handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
@@ -130,7 +130,7 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
                 next_attempt_at=None,
                 last_error="",
             )
-            return "delivered"
+            return Outcome.DELIVERED
         if delay is not None:
             detail["retry_in_seconds"] = round(delay, 1)
             # Still queued: the attempt is recorded and the next one is due after the delay.
@@ -145,7 +145,7 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
             )
             hid, countdown = handoff.pk, delay
             transaction.on_commit(lambda: publish_delivery_later(hid, countdown=countdown))
-            return "retry"
+            return Outcome.RETRY
         handoff_transition(
             handoff,
             HandoffStatus.FAILED,
@@ -155,7 +155,7 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
             last_error=result.error,
         )
         status_callback_after_commit(handoff=handoff, state="failed")
-    return "fail"
+    return Outcome.FAIL
 
 
 def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:
