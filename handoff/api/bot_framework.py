@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from handoff.selectors.handoffs import Snapshot
+from handoff.config.snapshot import Snapshot
 
 # Bot Framework channel ids that name a channel kind of ours.
 CHANNEL_KINDS = {

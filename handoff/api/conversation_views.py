@@ -23,8 +23,8 @@ from handoff.api.serializers import (
     StrictSerializer,
 )
 from handoff.api.views import ERRORS, BotApi
+from handoff.config.snapshot import published_snapshot
 from handoff.models import Conversation
-from handoff.selectors import handoffs as selectors
 from handoff.services.conversations import (
     NotConfigured,
     conversation_handoff_body,
@@ -94,7 +94,7 @@ class ConversationStartApi(BotApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        snapshot = selectors.published_snapshot()
+        snapshot = published_snapshot()
         if snapshot is None:
             raise ApiError(
                 503, "not_configured", "No configuration has been published yet; publish one first."

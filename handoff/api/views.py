@@ -21,8 +21,8 @@ from handoff.api.serializers import (
     HandoffDetail,
 )
 from handoff.api.throttling import PerKeyThrottle
+from handoff.config.snapshot import published_snapshot
 from handoff.models import Bot, Handoff
-from handoff.selectors import handoffs as selectors
 from handoff.services.assignment import handoff_cancel
 from handoff.services.idempotency import (
     idempotency_claim,
@@ -169,7 +169,7 @@ class BotFrameworkHandoffApi(BotApi):
         def run() -> Response:
             activity = BotFrameworkActivity(data=request.data)
             activity.is_valid(raise_exception=True)
-            snapshot = selectors.published_snapshot()
+            snapshot = published_snapshot()
             raw = request.data if isinstance(request.data, dict) else {}
             body, topic_name = bot_framework.translate(activity.validated_data, raw, snapshot)
             serializer = HandoffCreateInput(data=body)

@@ -16,11 +16,10 @@ from django.utils.translation import gettext_noop
 from handoff.api.errors import ApiError
 from handoff.api.serializers import HandoffCreateInput
 from handoff.config.document import export_document
+from handoff.config.snapshot import Snapshot, published_snapshot, snapshot_of
 from handoff.config.validation import ConfigError, validate_document
 from handoff.engine import conversation as runtime
 from handoff.models import Bot, Channel, Conversation, Handoff
-from handoff.selectors import handoffs as selectors
-from handoff.selectors.handoffs import Snapshot
 from handoff.services.events import handoff_event
 from handoff.services.intake import handoff_created_body, handoff_intake
 
@@ -63,18 +62,8 @@ class Turn:
 
 
 def draft_snapshot(document: dict[str, Any]) -> Snapshot:
-    topics = {t["key"]: t for t in document.get("topics", [])}
-    return Snapshot(
-        # A draft is no version: its handoffs record none (config_version is null).
-        version_id=None,  # type: ignore[arg-type]
-        number=None,  # type: ignore[arg-type]
-        document=document,
-        channels={c["key"]: c for c in document.get("channels", [])},
-        bots={b["key"]: b for b in document.get("bots", [])},
-        topics=topics,
-        topics_by_name={t["name"].casefold(): t for t in topics.values()},
-        queues={q["key"]: q for q in document.get("queues", [])},
-    )
+    # A draft is no version: its handoffs record none (config_version is null).
+    return snapshot_of(document)
 
 
 def configuration(config: str) -> Snapshot:
@@ -85,7 +74,7 @@ def configuration(config: str) -> Snapshot:
             # Marked, not translated: the API says it in English; the portal translates it.
             raise NotConfigured(gettext_noop("The draft configuration is not valid."), errors)
         return draft_snapshot(document)
-    snapshot = selectors.published_snapshot()
+    snapshot = published_snapshot()
     if snapshot is None:
         raise NotConfigured(
             gettext_noop("No configuration has been published yet; publish one first.")

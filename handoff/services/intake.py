@@ -8,11 +8,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from handoff.api.errors import ApiError
+from handoff.config.snapshot import Snapshot, published_snapshot
 from handoff.delivery.publish import publish_delivery
 from handoff.engine.routing import Decision, decide
 from handoff.models import Bot, Handoff, HandoffEvent, Queue
 from handoff.selectors import handoffs as selectors
-from handoff.selectors.handoffs import Snapshot
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.
@@ -192,7 +192,7 @@ def handoff_intake(
     test bot, which may be newer than the published configuration. Refusals raise ApiError.
     """
     if snapshot is None:
-        snapshot = selectors.published_snapshot()
+        snapshot = published_snapshot()
     if snapshot is None:
         raise ApiError(
             503, "not_configured", "No configuration has been published yet; publish one first."

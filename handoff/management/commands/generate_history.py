@@ -19,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from handoff.config.snapshot import Snapshot, published_snapshot
 from handoff.engine.routing import Decision, compile_snapshot, decide
 from handoff.models import Bot, Handoff, HandoffEvent, Queue, User
-from handoff.selectors.handoffs import Snapshot, published_snapshot
 from handoff.services.intake import stored_explanation
 
 DEMO_BOT = "retail-bot"
