@@ -1,4 +1,4 @@
-"""Translate a Bot Framework `handoff.initiate` activity into a handoff body (DESIGN §5)."""
+"""Translate a Bot Framework `handoff.initiate` activity into a handoff body (docs/api.md)."""
 
 import json
 from typing import Any

@@ -1,6 +1,7 @@
 """Reads. The hot path of the API uses a constant number of queries, whatever the config size."""
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,3 +90,21 @@ def estimated_wait_seconds(*, queue_key: str, position: int | None, now: datetim
         return None
     seconds_per_handoff = ESTIMATE_WINDOW.total_seconds() / served
     return round(position * seconds_per_handoff)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    position: int | None  # 1 for the next to be served; None once no longer waiting
+    estimated_wait_seconds: int | None  # None without enough recent history
+
+
+def handoff_waiting(handoff: Handoff, *, now: datetime, position: int | None = None) -> Waiting:
+    """Where the handoff stands in its queue (`position` when the caller already knows it)."""
+    if position is None:
+        position = queue_position(handoff)
+    return Waiting(
+        position=position,
+        estimated_wait_seconds=estimated_wait_seconds(
+            queue_key=handoff.queue_key, position=position, now=now
+        ),
+    )
