@@ -65,3 +65,15 @@ class Unprocessable(DomainError):
 
 class Unavailable(DomainError):
     kind = Kind.UNAVAILABLE
+
+
+# The status an HTTP client is answered for each kind: the domain's advice to its faces. The
+# API's exception handler answers with it; the simulator says what the API would answer.
+HTTP_STATUS: dict[Kind, int] = {
+    Kind.INVALID: 400,
+    Kind.REFUSED: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.UNPROCESSABLE: 422,
+    Kind.UNAVAILABLE: 503,
+}

@@ -4,9 +4,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection
 
+from handoff.config.snapshot import forget_published_snapshots
 from handoff.models import User
+from handoff.selectors import handoffs as selectors
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -43,12 +46,8 @@ def _fresh_process_state() -> None:
     """Each test starts without what earlier tests left in this process: throttling and rate
     limit counters in the cache, and cached configuration snapshots and served counts (a
     flushed database reuses primary keys)."""
-    from django.core.cache import cache
-
-    from handoff.selectors import handoffs as selectors
-
     cache.clear()
-    selectors._snapshots.clear()
+    forget_published_snapshots()
     selectors._served.clear()
 
 

@@ -1,9 +1,9 @@
-"""Translate a Bot Framework `handoff.initiate` activity into a handoff body (DESIGN §5)."""
+"""Translate a Bot Framework `handoff.initiate` activity into a handoff body (docs/api.md)."""
 
 import json
 from typing import Any
 
-from handoff.selectors.handoffs import Snapshot
+from handoff.config.snapshot import Snapshot
 
 # Bot Framework channel ids that name a channel kind of ours.
 CHANNEL_KINDS = {

@@ -13,24 +13,19 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from handoff.api.errors import ApiError
+from handoff.api.presenters import conversation_handoff
 from handoff.api.serializers import (
-    LOCALE_RE,
-    MAX_TEXT,
     CustomerSerializer,
     ErrorOut,
     QueueRef,
     StrictSerializer,
 )
 from handoff.api.views import ERRORS, BotApi
+from handoff.config.snapshot import published_snapshot
+from handoff.engine.body import LOCALE_RE, MAX_TEXT
+from handoff.engine.intake import intake_check
 from handoff.models import Conversation
-from handoff.selectors import handoffs as selectors
-from handoff.services.conversations import (
-    NotConfigured,
-    conversation_handoff_body,
-    conversation_message,
-    conversation_start,
-)
+from handoff.services.conversations import conversation_message, conversation_start
 
 
 class ConversationHandoffOut(serializers.Serializer):
@@ -45,17 +40,6 @@ class ConversationHandoffOut(serializers.Serializer):
 class HandoffErrorOut(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-
-
-def handoff_out(body: dict[str, Any] | None) -> dict[str, Any] | None:
-    if body is None:
-        return None
-    keys = ("id", "status", "queue", "position", "estimated_wait_seconds", "message")
-    return {key: body[key] for key in keys}
-
-
-def not_configured(exc: NotConfigured) -> ApiError:
-    return ApiError(503, "not_configured", str(exc))
 
 
 def bot_conversation(bot: Any, conversation_id: uuid.UUID) -> Conversation:
@@ -94,31 +78,16 @@ class ConversationStartApi(BotApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        snapshot = selectors.published_snapshot()
-        if snapshot is None:
-            raise ApiError(
-                503, "not_configured", "No configuration has been published yet; publish one first."
-            )
         # The checks of the handoff API, up front: a conversation that could never be handed
         # off is refused now rather than at its transfer.
-        channel = snapshot.channels.get(data["channel"])
-        if channel is None:
-            raise ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
-        if not channel.get("enabled", True):
-            raise ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
-        if channel["key"] not in snapshot.bots.get(self.bot.key, {}).get("channels", []):
-            message = f"This bot may not hand off on channel {channel['key']}."
-            raise ApiError(403, "channel_not_allowed", message)
-        try:
-            conversation, replies = conversation_start(
-                bot=self.bot,
-                channel=channel["key"],
-                source=Conversation.Source.API,
-                locale=data.get("locale", ""),
-                customer=data.get("customer"),
-            )
-        except NotConfigured as exc:
-            raise not_configured(exc) from exc
+        intake_check(published_snapshot(), bot_key=self.bot.key, channel=data["channel"])
+        conversation, replies = conversation_start(
+            bot=self.bot,
+            channel=data["channel"],
+            source=Conversation.Source.API,
+            locale=data.get("locale", ""),
+            customer=data.get("customer"),
+        )
         return Response({"id": str(conversation.pk), "replies": replies}, status=201)
 
 
@@ -152,12 +121,9 @@ class ConversationMessageApi(BotApi):
         conversation = bot_conversation(self.bot, conversation_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            turn = conversation_message(
-                conversation_id=conversation.pk, text=serializer.validated_data["text"]
-            )
-        except NotConfigured as exc:
-            raise not_configured(exc) from exc
+        turn = conversation_message(
+            conversation_id=conversation.pk, text=serializer.validated_data["text"]
+        )
         error = None
         if turn.error is not None:
             error = {"code": turn.error["code"], "message": turn.error["message"]}
@@ -166,7 +132,7 @@ class ConversationMessageApi(BotApi):
                 "replies": turn.replies,
                 "variables": turn.variables,
                 "ended": turn.ended,
-                "handoff": handoff_out(turn.handoff_body),
+                "handoff": conversation_handoff(turn.handoff, turn.waiting),
                 "error": error,
             }
         )
@@ -206,6 +172,6 @@ class ConversationDetailApi(BotApi):
                 "variables": dict(state.get("variables") or {}),
                 "ended": bool(state.get("ended")),
                 "transcript": list(state.get("transcript") or []),
-                "handoff": handoff_out(conversation_handoff_body(conversation)),
+                "handoff": conversation_handoff(conversation.handoff, None),
             }
         )

@@ -1,12 +1,20 @@
-"""Every API error is JSON: {"error": {"code", "message", "fields"}} (DESIGN §5)."""
+"""Every API error is JSON: {"error": {"code", "message", "fields"}} (docs/api.md, "Errors").
+
+The core raises domain errors (handoff/errors.py); this is where they become a status code and
+that body, next to DRF's own errors and the API's few of its own (ApiError).
+"""
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from handoff.errors import HTTP_STATUS, DomainError
 
 CODES = {
     400: "invalid",
@@ -24,7 +32,8 @@ CODES = {
 
 
 class ApiError(exceptions.APIException):
-    """An error with our code, message and per-field messages."""
+    """An error the API answers on its own account (an Idempotency-Key it refuses, say), with
+    our code, message and per-field messages; the core raises DomainError instead."""
 
     def __init__(
         self, status_code: int, code: str, message: str, fields: dict[str, Any] | None = None
@@ -62,7 +71,15 @@ def flatten_fields(detail: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def error_response(exc: DomainError) -> Response:
+    """The answer to a domain error: the status its kind calls for, and the error body."""
+    return Response(error_body(exc.code, exc.message, exc.fields), status=HTTP_STATUS[exc.kind])
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        set_rollback()  # as DRF does for the errors it handles
+        return error_response(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -102,6 +119,4 @@ def page_not_found(request: Any, exception: Exception | None = None) -> Any:
     so that an API client asking for a URL that matches no route still gets the error format."""
     if request.path.startswith("/api/"):
         return json_error(404, CODES[404], "Not found.")
-    from django.views.defaults import page_not_found as django_page_not_found
-
-    return django_page_not_found(request, exception or Http404())
+    return defaults.page_not_found(request, exception or Http404())

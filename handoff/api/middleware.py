@@ -7,7 +7,7 @@ from handoff.api.errors import json_error
 
 
 class ApiBodyLimitMiddleware:
-    """413 for API bodies over the limit, before anything reads them (DESIGN §5: 1 MiB)."""
+    """413 for API bodies over the limit, before anything reads them (docs/api.md: 1 MiB)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response

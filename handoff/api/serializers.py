@@ -1,15 +1,26 @@
-"""The API's bodies (DESIGN §5). Validation happens here; the core trusts what passes."""
+"""The API's bodies, for the OpenAPI schema (docs/api.md) and the API's own small inputs.
 
-import re
+A handoff body is checked by handoff/engine/body.py, for the API and the core alike; the
+serializers below describe that same body, with the same limits and the same answers
+(tests/api/test_handoff_body.py compares the two on any body).
+"""
+
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-MAX_VARIABLES = 200
-MAX_TRANSCRIPT = 1000
-MAX_TEXT = 4000
+from handoff.engine.body import (
+    LOCALE_RE,
+    MAX_TEXT,
+    MAX_TOPICS,
+    MAX_TRANSCRIPT,
+    MAX_UNKNOWN_NAMED,
+    MAX_VARIABLE_NAME,
+    MAX_VARIABLES,
+    SPEAKERS,
+)
+from handoff.engine.vocabulary import HandoffStatus
 
 
 class StrictSerializer(serializers.Serializer):
@@ -20,7 +31,7 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown[:20]}
+                    {name: ["Unknown field."] for name in unknown[:MAX_UNKNOWN_NAMED]}
                 )
         return super().to_internal_value(data)
 
@@ -39,7 +50,7 @@ class TranscriptItemSerializer(StrictSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         # "from" is a Python keyword, so it cannot be declared as a class attribute.
-        fields["from"] = serializers.ChoiceField(choices=["customer", "bot", "system"])
+        fields["from"] = serializers.ChoiceField(choices=list(SPEAKERS))
         return fields
 
     def validate_at(self, value: str) -> str:
@@ -62,8 +73,10 @@ class VariablesField(serializers.DictField):
             raise serializers.ValidationError(f"At most {MAX_VARIABLES} variables.")
         errors: dict[str, str] = {}
         for name, value in data.items():
-            if not name or len(name) > 100:
-                errors[name[:100] or "(empty)"] = "Variable names are 1 to 100 characters."
+            if not name or len(name) > MAX_VARIABLE_NAME:
+                errors[name[:MAX_VARIABLE_NAME] or "(empty)"] = (
+                    f"Variable names are 1 to {MAX_VARIABLE_NAME} characters."
+                )
             elif isinstance(value, str):
                 if len(value) > MAX_TEXT:
                     errors[name] = f"At most {MAX_TEXT} characters."
@@ -81,7 +94,7 @@ class HandoffCreateInput(StrictSerializer):
     channel = serializers.CharField(max_length=100)
     topic = serializers.CharField(max_length=200, required=False, allow_null=True)
     topics = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=200
+        child=serializers.CharField(max_length=200), required=False, max_length=MAX_TOPICS
     )
     locale = serializers.CharField(max_length=35, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -107,7 +120,17 @@ class QueueRef(serializers.Serializer):
 
 class HandoffCreated(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["queued", "rejected", "offered", "assigned"])
+    status = serializers.ChoiceField(
+        choices=[
+            s.value
+            for s in (
+                HandoffStatus.QUEUED,
+                HandoffStatus.REJECTED,
+                HandoffStatus.OFFERED,
+                HandoffStatus.ASSIGNED,
+            )
+        ]
+    )
     queue = QueueRef()
     rule = serializers.CharField(allow_null=True)
     position = serializers.IntegerField(allow_null=True)

@@ -8,7 +8,7 @@ from handoff.models import ApiKey
 
 
 class PerKeyThrottle(SimpleRateThrottle):
-    """HANDOFF_API_RATE per API key (DESIGN §5); DRF adds Retry-After on 429."""
+    """HANDOFF_API_RATE per API key (docs/api.md); DRF adds Retry-After on 429."""
 
     scope = "handoff"
 

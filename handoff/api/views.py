@@ -1,4 +1,4 @@
-"""The REST handoff API v1 (DESIGN §5): one APIView per operation."""
+"""The REST handoff API v1 (docs/api.md): one APIView per operation."""
 
 import uuid
 from typing import Any
@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from handoff.api import bot_framework
-from handoff.api.errors import ApiError, error_body
+from handoff.api.errors import ApiError, error_response
+from handoff.api.presenters import created_body, detail_body
 from handoff.api.serializers import (
     BotFrameworkActivity,
     ErrorOut,
@@ -20,9 +21,10 @@ from handoff.api.serializers import (
     HandoffDetail,
 )
 from handoff.api.throttling import PerKeyThrottle
-from handoff.errors import Conflict
+from handoff.config.snapshot import published_snapshot
+from handoff.engine.body import validate_handoff_body
+from handoff.errors import DomainError
 from handoff.models import Bot, Handoff
-from handoff.selectors import handoffs as selectors
 from handoff.services.assignment import handoff_cancel
 from handoff.services.idempotency import (
     idempotency_claim,
@@ -30,7 +32,7 @@ from handoff.services.idempotency import (
     idempotency_release,
     request_hash,
 )
-from handoff.services.intake import handoff_intake, waiting_fields
+from handoff.services.intake import handoff_intake
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -65,32 +67,19 @@ class BotApi(APIView):
         return self.request.user
 
 
-def detail_body(handoff: Handoff) -> dict[str, Any]:
-    return {
-        "id": str(handoff.pk),
-        "conversation_id": handoff.conversation_id,
-        "status": handoff.status,
-        "queue": {"key": handoff.queue_key, "name": handoff.queue_name}
-        if handoff.queue_key
-        else None,
-        "rule": handoff.rule,
-        **waiting_fields(handoff, now=timezone.now()),
-        "agent": {"display_name": handoff.agent.display_name}
-        if handoff.agent and handoff.status in ("offered", "assigned", "resolved")
-        else None,
-        "created_at": handoff.created_at.isoformat(),
-        "updated_at": handoff.updated_at.isoformat(),
-        "events": [
-            {"type": e.type, "at": e.at.isoformat(), "detail": e.detail}
-            for e in handoff.events.all()
-        ],
-    }
+def intake(bot: Bot, body: Any, *, topic_name: str | None = None) -> Response:
+    """Check the body, route it with the published configuration and store the handoff.
 
-
-def intake(bot: Bot, data: dict[str, Any], *, topic_name: str | None = None) -> Response:
-    """Route a validated body with the published configuration and store the handoff."""
-    code, body = handoff_intake(bot=bot, data=data, topic_name=topic_name)
-    return Response(body, status=code)
+    A body that is not valid is raised; what the configuration refuses is answered, so that
+    with an Idempotency-Key the refusal is remembered and replayed (with_idempotency).
+    """
+    data = validate_handoff_body(body)
+    try:
+        result = handoff_intake(bot=bot, data=data, topic_name=topic_name)
+    except DomainError as exc:
+        return error_response(exc)
+    answer = created_body(result.handoff, now=timezone.now(), position=result.position)
+    return Response(answer, status=202 if result.created else 200)
 
 
 def with_idempotency(request: Request, bot: Bot, run: Any) -> Response:
@@ -121,10 +110,6 @@ def with_idempotency(request: Request, bot: Bot, run: Any) -> Response:
     assert claim.row_id is not None
     try:
         response = run()
-    except ApiError as exc:
-        body = error_body(exc.error_code, exc.message, exc.fields)
-        idempotency_finish(row_id=claim.row_id, status=exc.status_code, body=body)
-        raise
     except BaseException:
         idempotency_release(row_id=claim.row_id)
         raise
@@ -146,9 +131,7 @@ class HandoffCreateApi(BotApi):
     )
     def post(self, request: Request) -> Response:
         def run() -> Response:
-            serializer = HandoffCreateInput(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            return intake(self.bot, serializer.validated_data)
+            return intake(self.bot, request.data)
 
         return with_idempotency(request, self.bot, run)
 
@@ -169,12 +152,10 @@ class BotFrameworkHandoffApi(BotApi):
         def run() -> Response:
             activity = BotFrameworkActivity(data=request.data)
             activity.is_valid(raise_exception=True)
-            snapshot = selectors.published_snapshot()
+            snapshot = published_snapshot()
             raw = request.data if isinstance(request.data, dict) else {}
             body, topic_name = bot_framework.translate(activity.validated_data, raw, snapshot)
-            serializer = HandoffCreateInput(data=body)
-            serializer.is_valid(raise_exception=True)
-            return intake(self.bot, serializer.validated_data, topic_name=topic_name)
+            return intake(self.bot, body, topic_name=topic_name)
 
         return with_idempotency(request, self.bot, run)
 
@@ -212,9 +193,5 @@ class HandoffCancelApi(BotApi):
     )
     def post(self, request: Request, handoff_id: uuid.UUID) -> Response:
         handoff = get_object_or_404(Handoff.objects.only("pk"), pk=handoff_id, bot=self.bot)
-        try:
-            handoff_cancel(handoff=handoff, reason="customer_left")
-        except Conflict as error:
-            # Until exception_handler (handoff/api/errors.py) maps DomainError kinds itself.
-            raise ApiError(409, error.code, error.message, error.fields) from None
+        handoff_cancel(handoff=handoff, reason="customer_left")  # a terminal one: 409 terminal
         return Response(detail_body(bot_handoff(self.bot, handoff_id)))

@@ -3,69 +3,18 @@
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from threading import Lock
 from typing import Any
 
 from django.db.models import Count, Min, Q
 
 from handoff.engine.routing import QueueState
-from handoff.models import ConfigVersion, Handoff
-
-WAITING = ("queued", "offered")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    version_id: int
-    number: int
-    document: dict[str, Any]
-    channels: dict[str, dict[str, Any]]
-    bots: dict[str, dict[str, Any]]
-    topics: dict[str, dict[str, Any]]
-    topics_by_name: dict[str, dict[str, Any]]
-    queues: dict[str, dict[str, Any]]
-
-
-# Keyed by (pk, created_at): a test database that was flushed may reuse a pk for another version.
-_snapshots: dict[tuple[int, datetime], Snapshot] = {}
-_snapshots_lock = Lock()
-
-
-def _build_snapshot(version: ConfigVersion) -> Snapshot:
-    doc = version.document
-    topics = {t["key"]: t for t in doc.get("topics", [])}
-    return Snapshot(
-        version_id=version.pk,
-        number=version.number,
-        document=doc,
-        channels={c["key"]: c for c in doc.get("channels", [])},
-        bots={b["key"]: b for b in doc.get("bots", [])},
-        topics=topics,
-        topics_by_name={t["name"].casefold(): t for t in topics.values()},
-        queues={q["key"]: q for q in doc.get("queues", [])},
-    )
-
-
-def published_snapshot() -> Snapshot | None:
-    """The latest published configuration. Versions are immutable, so each is parsed once."""
-    latest = ConfigVersion.objects.order_by("-number").values_list("pk", "created_at").first()
-    if latest is None:
-        return None
-    snapshot = _snapshots.get(latest)
-    if snapshot is None:
-        version = ConfigVersion.objects.get(pk=latest[0])
-        snapshot = _build_snapshot(version)
-        with _snapshots_lock:
-            if len(_snapshots) > 16:
-                _snapshots.clear()
-            _snapshots[latest] = snapshot
-    return snapshot
+from handoff.models import Handoff
 
 
 def queue_states(now: datetime) -> dict[str, QueueState]:
     """Waiting count and longest wait per queue key, in one query."""
     rows = (
-        Handoff.objects.filter(status__in=WAITING)
+        Handoff.objects.filter(status__in=Handoff.WAITING)
         .values("queue_key", "priority")
         .annotate(waiting=Count("pk"), oldest=Min("queued_at"))
         .order_by()
@@ -96,12 +45,12 @@ def open_handoff(*, bot_id: int, conversation_id: str) -> Handoff | None:
 
 def queue_position(handoff: Handoff) -> int | None:
     """1 for the next to be served: priority first (lower is sooner), then arrival."""
-    if handoff.status not in WAITING or handoff.queued_at is None:
+    if handoff.status not in Handoff.WAITING or handoff.queued_at is None:
         return None
     ahead = Handoff.objects.filter(
         Q(priority__lt=handoff.priority)
         | Q(priority=handoff.priority, queued_at__lt=handoff.queued_at),
-        status__in=WAITING,
+        status__in=Handoff.WAITING,
         queue_key=handoff.queue_key,
     ).count()
     return ahead + 1
@@ -125,7 +74,7 @@ def served_last_hour(*, queue_key: str, now: datetime) -> int:
         return cached[1]
     window = now - ESTIMATE_WINDOW
     served = Handoff.objects.filter(
-        Q(assigned_at__gte=window) | Q(status="delivered", closed_at__gte=window),
+        Q(assigned_at__gte=window) | Q(status=Handoff.Status.DELIVERED, closed_at__gte=window),
         queue_key=queue_key,
     ).count()
     _served[queue_key] = (clock, served)
@@ -141,3 +90,21 @@ def estimated_wait_seconds(*, queue_key: str, position: int | None, now: datetim
         return None
     seconds_per_handoff = ESTIMATE_WINDOW.total_seconds() / served
     return round(position * seconds_per_handoff)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    position: int | None  # 1 for the next to be served; None once no longer waiting
+    estimated_wait_seconds: int | None  # None without enough recent history
+
+
+def handoff_waiting(handoff: Handoff, *, now: datetime, position: int | None = None) -> Waiting:
+    """Where the handoff stands in its queue (`position` when the caller already knows it)."""
+    if position is None:
+        position = queue_position(handoff)
+    return Waiting(
+        position=position,
+        estimated_wait_seconds=estimated_wait_seconds(
+            queue_key=handoff.queue_key, position=position, now=now
+        ),
+    )

@@ -7,22 +7,23 @@ as `POST /api/v1/handoffs`. See docs/conversations.md.
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from handoff.api.errors import ApiError
-from handoff.api.serializers import HandoffCreateInput
-from handoff.config.document import export_document
-from handoff.config.validation import ConfigError, validate_document
+from handoff.config.snapshot import Snapshot, draft_snapshot, published_snapshot
 from handoff.engine import conversation as runtime
+from handoff.engine.body import validate_handoff_body
+from handoff.engine.intake import NotConfigured
+from handoff.engine.vocabulary import HandoffStatus
+from handoff.errors import DomainError
 from handoff.models import Bot, Channel, Conversation, Handoff
-from handoff.selectors import handoffs as selectors
-from handoff.selectors.handoffs import Snapshot
+from handoff.selectors.handoffs import Waiting, handoff_waiting
 from handoff.services.events import handoff_event
-from handoff.services.intake import handoff_created_body, handoff_intake
+from handoff.services.intake import handoff_intake
 
 # "Test your bot" hands off as this bot, created on demand and allowed on every channel, so
 # that the handoffs a maker creates while testing are real, routed, and easy to tell apart.
@@ -34,21 +35,13 @@ PUBLISHED = "published"
 CANNOT_HAND_OFF = "Sorry, I could not connect you with a person right now. Please try again later."
 
 
-class NotConfigured(Exception):
-    """The configuration to run is missing (nothing published) or invalid (a draft)."""
-
-    def __init__(self, message: str, errors: list[ConfigError] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or []
-
-
 @dataclass
 class Turn:
     conversation: Conversation
     replies: list[str]
     handoff: Handoff | None  # created (or found open) at this turn or an earlier one
-    handoff_body: dict[str, Any] | None  # as POST /api/v1/handoffs answers it
-    error: dict[str, Any] | None  # why a transfer could not create a handoff
+    waiting: Waiting | None  # the handoff's place in its queue, as of this turn
+    error: dict[str, Any] | None  # why a transfer could not create a handoff: code, message, fields
 
     @property
     def variables(self) -> dict[str, Any]:
@@ -62,35 +55,22 @@ class Turn:
 # -- configuration --------------------------------------------------------------------------
 
 
-def draft_snapshot(document: dict[str, Any]) -> Snapshot:
-    topics = {t["key"]: t for t in document.get("topics", [])}
-    return Snapshot(
-        # A draft is no version: its handoffs record none (config_version is null).
-        version_id=None,  # type: ignore[arg-type]
-        number=None,  # type: ignore[arg-type]
-        document=document,
-        channels={c["key"]: c for c in document.get("channels", [])},
-        bots={b["key"]: b for b in document.get("bots", [])},
-        topics=topics,
-        topics_by_name={t["name"].casefold(): t for t in topics.values()},
-        queues={q["key"]: q for q in document.get("queues", [])},
-    )
-
-
 def configuration(config: str) -> Snapshot:
-    """The configuration a conversation runs with: the latest published one, or the draft."""
+    """The configuration a conversation runs with: the latest published one, or the draft.
+
+    Raises NotConfigured when there is none to run (nothing published, or a draft that would
+    not publish).
+    """
     if config == DRAFT:
-        document, errors = validate_document(export_document())
-        if errors:
+        snapshot, problems = draft_snapshot()
+        if problems:
             # Marked, not translated: the API says it in English; the portal translates it.
-            raise NotConfigured(gettext_noop("The draft configuration is not valid."), errors)
-        return draft_snapshot(document)
-    snapshot = selectors.published_snapshot()
-    if snapshot is None:
-        raise NotConfigured(
-            gettext_noop("No configuration has been published yet; publish one first.")
-        )
-    return snapshot
+            raise NotConfigured(gettext_noop("The draft configuration is not valid."), problems)
+        return snapshot
+    published = published_snapshot()
+    if published is None:
+        raise NotConfigured()
+    return published
 
 
 def portal_test_bot() -> Bot:
@@ -159,11 +139,15 @@ def conversation_message(*, conversation_id: uuid.UUID | str, text: str) -> Turn
         state = result.state
         replies = list(result.replies)
         handoff = None
-        body = None
+        waiting = None
         error = None
         if result.transfer is not None:
-            handoff, body, error = _hand_off(conversation, result.transfer, snapshot, config)
-            extra = [handoff_reply(body)] if body is not None else [CANNOT_HAND_OFF]
+            handoff, waiting, error = _hand_off(
+                conversation, result.transfer, snapshot, config, now
+            )
+            extra = [CANNOT_HAND_OFF]
+            if handoff is not None and waiting is not None:
+                extra = [handoff_reply(handoff, waiting)]
             runtime.say(state, extra, now)
             replies += extra
             if error is not None:
@@ -177,50 +161,45 @@ def conversation_message(*, conversation_id: uuid.UUID | str, text: str) -> Turn
         conversation.save(update_fields=fields)
     if handoff is None and conversation.handoff_id is not None:
         handoff = Handoff.objects.get(pk=conversation.handoff_id)
-        body = handoff_created_body(handoff, now=now)
+        waiting = handoff_waiting(handoff, now=now)
     return Turn(
-        conversation=conversation, replies=replies, handoff=handoff, handoff_body=body, error=error
+        conversation=conversation, replies=replies, handoff=handoff, waiting=waiting, error=error
     )
 
 
 def _hand_off(
-    conversation: Conversation, transfer: dict[str, Any], snapshot: Snapshot, config: str
-) -> tuple[Handoff | None, dict[str, Any] | None, dict[str, Any] | None]:
-    serializer = HandoffCreateInput(data=transfer)
-    if not serializer.is_valid():
-        # The runtime builds this body itself; a refusal here is a bug worth seeing, not a 500.
-        return None, None, {"code": "invalid", "message": str(serializer.errors)}
+    conversation: Conversation,
+    transfer: dict[str, Any],
+    snapshot: Snapshot,
+    config: str,
+    now: datetime,
+) -> tuple[Handoff | None, Waiting | None, dict[str, Any] | None]:
     try:
+        # The runtime builds this body itself; a refusal here is a bug worth seeing, not a 500.
+        data = validate_handoff_body(transfer)
         with transaction.atomic():
-            _status, body = handoff_intake(
+            result = handoff_intake(
                 bot=conversation.bot,
-                data=serializer.validated_data,
+                data=data,
                 snapshot=snapshot if config == DRAFT else None,
                 any_channel=conversation.source == Conversation.Source.PORTAL,
             )
-            handoff = Handoff.objects.get(pk=body["id"])
             detail = {"conversation": str(conversation.pk), "source": conversation.source}
-            handoff_event(handoff, "conversation", {**detail, "config": config})
-    except ApiError as exc:
-        return None, None, {"code": exc.error_code, "message": exc.message, "fields": exc.fields}
-    return handoff, body, None
+            handoff_event(result.handoff, "conversation", {**detail, "config": config})
+    except DomainError as exc:
+        return None, None, exc.as_dict()
+    waiting = handoff_waiting(result.handoff, now=now, position=result.position)
+    return result.handoff, waiting, None
 
 
-def handoff_reply(body: dict[str, Any]) -> str:
+def handoff_reply(handoff: Handoff, waiting: Waiting) -> str:
     """What the customer is told once the handoff is stored."""
-    if body["status"] == "rejected":
-        return str(body.get("message") or CANNOT_HAND_OFF)
-    text = f"I am connecting you with a person from {body['queue']['name']}."
-    if body.get("position"):
-        text += f" You are number {body['position']} in the queue."
-    wait = body.get("estimated_wait_seconds")
-    if wait:
-        minutes = max(1, round(wait / 60))
+    if handoff.status == HandoffStatus.REJECTED:
+        return str(handoff.message or CANNOT_HAND_OFF)
+    text = f"I am connecting you with a person from {handoff.queue_name}."
+    if waiting.position:
+        text += f" You are number {waiting.position} in the queue."
+    if waiting.estimated_wait_seconds:
+        minutes = max(1, round(waiting.estimated_wait_seconds / 60))
         text += f" The wait is about {minutes} minute{'s' if minutes != 1 else ''}."
     return text
-
-
-def conversation_handoff_body(conversation: Conversation) -> dict[str, Any] | None:
-    if conversation.handoff is None:
-        return None
-    return handoff_created_body(conversation.handoff, now=timezone.now())

@@ -2,17 +2,18 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from handoff.api.errors import ApiError
+from handoff.config.snapshot import Snapshot, published_snapshot
 from handoff.delivery.publish import publish_delivery
-from handoff.engine.routing import Decision, decide
+from handoff.engine.intake import intake_plan
+from handoff.engine.routing import Decision
+from handoff.engine.vocabulary import DeliveryKind, HandoffStatus
 from handoff.models import Bot, Handoff, HandoffEvent, Queue
 from handoff.selectors import handoffs as selectors
-from handoff.selectors.handoffs import Snapshot
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.
@@ -34,28 +35,23 @@ def stored_explanation(explanation: list[dict[str, Any]]) -> list[dict[str, Any]
     return [*kept[:last_miss], summary, *kept[last_miss:]]
 
 
-@dataclass
-class IntakeResult:
-    handoff: Handoff
-    created: bool
-
-
-def handoff_create(
+def handoff_from_decision(
     *,
     bot: Bot,
     request: dict[str, Any],
     decision: Decision,
     snapshot: Snapshot,
+    queue_id: int | None,
     now: datetime,
-    topic: str | None,
-) -> IntakeResult:
-    """Store the handoff and its first events; a concurrent twin returns the open one."""
-    queued = decision.status == "queued"
-    handoff = Handoff(
+) -> Handoff:
+    """The handoff row (not saved) for a valid request routed as `decision` at `now`: queued,
+    or rejected and closed at once."""
+    queued = decision.status == HandoffStatus.QUEUED
+    return Handoff(
         bot=bot,
         conversation_id=request["conversation_id"],
         channel=request["channel"],
-        topic=topic,
+        topic=request.get("topic"),
         topics=request.get("topics", []),
         locale=request.get("locale", ""),
         reason=request.get("reason", ""),
@@ -64,9 +60,8 @@ def handoff_create(
         context=decision.context,
         transcript=decision.transcript,
         agent_message=decision.agent_message,
-        status="queued" if queued else "rejected",
-        # Only the id: loading the row would decrypt its webhook secret for nothing.
-        queue_id=Queue.objects.filter(key=decision.queue_key).values_list("pk", flat=True).first(),
+        status=HandoffStatus.QUEUED if queued else HandoffStatus.REJECTED,
+        queue_id=queue_id,
         queue_key=decision.queue_key,
         queue_name=decision.queue_name,
         priority=decision.priority,
@@ -83,6 +78,34 @@ def handoff_create(
         queued_at=now if queued else None,
         closed_at=None if queued else now,
     )
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    handoff: Handoff
+    created: bool  # False: the conversation's open handoff, found instead
+    position: int | None = None  # in its queue, when known without a query
+
+
+def handoff_create(
+    *,
+    bot: Bot,
+    request: dict[str, Any],
+    decision: Decision,
+    snapshot: Snapshot,
+    now: datetime,
+) -> IntakeResult:
+    """Store the handoff and its first events; a concurrent twin returns the open one."""
+    handoff = handoff_from_decision(
+        bot=bot,
+        request=request,
+        decision=decision,
+        snapshot=snapshot,
+        # Only the id: loading the row would decrypt its webhook secret for nothing.
+        queue_id=Queue.objects.filter(key=decision.queue_key).values_list("pk", flat=True).first(),
+        now=now,
+    )
+    queued = handoff.status == HandoffStatus.QUEUED
     try:
         with transaction.atomic():
             handoff.save(force_insert=True)
@@ -103,7 +126,7 @@ def handoff_create(
             if queued:
                 handoff_id = handoff.pk
                 webhook = snapshot.queues.get(decision.queue_key, {}).get("delivery", {})
-                track = webhook.get("kind") == "webhook"
+                track = webhook.get("kind") == DeliveryKind.WEBHOOK
                 transaction.on_commit(lambda: publish_delivery(handoff_id, track=track))
     except IntegrityError:
         # Another request for the same conversation won the race (one open handoff each).
@@ -114,68 +137,6 @@ def handoff_create(
     return IntakeResult(handoff=handoff, created=True)
 
 
-def waiting_fields(
-    handoff: Handoff, *, now: datetime, position: int | None = None
-) -> dict[str, int | None]:
-    """`position` and `estimated_wait_seconds`, as both the create and the read answers give
-    them (`position` when already known)."""
-    if position is None:
-        position = selectors.queue_position(handoff)
-    return {
-        "position": position,
-        "estimated_wait_seconds": selectors.estimated_wait_seconds(
-            queue_key=handoff.queue_key, position=position, now=now
-        ),
-    }
-
-
-def handoff_created_body(
-    handoff: Handoff, *, now: datetime, position: int | None = None
-) -> dict[str, Any]:
-    """The handoff as `POST /api/v1/handoffs` answers it (`position` when already known)."""
-    return {
-        "id": str(handoff.pk),
-        "status": handoff.status,
-        "queue": {"key": handoff.queue_key, "name": handoff.queue_name},
-        "rule": handoff.rule,
-        **waiting_fields(handoff, now=now, position=position),
-        "message": handoff.message,
-        "status_url": f"/api/v1/handoffs/{handoff.pk}",
-    }
-
-
-class RoutingConfig(Protocol):
-    @property
-    def channels(self) -> dict[str, dict[str, Any]]: ...
-    @property
-    def topics(self) -> dict[str, dict[str, Any]]: ...
-    @property
-    def bots(self) -> dict[str, dict[str, Any]]: ...
-
-
-def intake_refusal(
-    *, config: RoutingConfig, bot_key: str, data: dict[str, Any], any_channel: bool = False
-) -> ApiError | None:
-    """What the configuration refuses in a valid body: unknown keys (400), channels (403).
-
-    The API raises it; the simulator shows it the same way.
-    """
-    channel = config.channels.get(data["channel"])
-    if channel is None:
-        return ApiError(400, "invalid", "Unknown channel.", {"channel": "Unknown channel key."})
-    topic = data.get("topic")
-    if topic is not None and topic not in config.topics:
-        return ApiError(400, "invalid", "Unknown topic.", {"topic": "Unknown topic key."})
-    if not channel.get("enabled", True):
-        return ApiError(403, "channel_disabled", f"The channel {channel['key']} is disabled.")
-    allowed = config.bots.get(bot_key, {}).get("channels", [])
-    if channel["key"] not in allowed and not any_channel:
-        return ApiError(
-            403, "channel_not_allowed", f"This bot may not hand off on channel {channel['key']}."
-        )
-    return None
-
-
 def handoff_intake(
     *,
     bot: Bot,
@@ -183,58 +144,42 @@ def handoff_intake(
     topic_name: str | None = None,
     snapshot: Snapshot | None = None,
     any_channel: bool = False,
-) -> tuple[int, dict[str, Any]]:
-    """Route a validated handoff body and store the handoff: (202 or 200, the response body).
+) -> IntakeResult:
+    """Route a valid handoff body (handoff/engine/body.py) and store the handoff, or find the
+    conversation's open one.
 
     The API, the Bot Framework endpoint and the conversation runtime all come through here.
     `snapshot` is the configuration to route with (default: the latest published one; "Test
     your bot" passes the draft). `any_channel` skips the bot's channel list, for the portal's
-    test bot, which may be newer than the published configuration. Refusals raise ApiError.
+    test bot, which may be newer than the published configuration. Raises the refusals of
+    handoff/engine/intake.py (domain errors).
     """
     if snapshot is None:
-        snapshot = selectors.published_snapshot()
-    if snapshot is None:
-        raise ApiError(
-            503, "not_configured", "No configuration has been published yet; publish one first."
-        )
-    refusal = intake_refusal(config=snapshot, bot_key=bot.key, data=data, any_channel=any_channel)
-    if refusal is not None:
-        raise refusal
-    topic = data.get("topic")
-
+        snapshot = published_snapshot()
     now = timezone.now()
     # No look-up of an open handoff for this conversation first: the partial unique index
     # answers that at insert time (handoff_create), one query less for every new handoff.
-    routed = dict(data)
-    if topic_name is not None:
-        # A Bot Framework topic name we do not know: kept in the context, routed as no topic.
-        routed["topic_name"] = topic_name
-    decision = decide(
-        snapshot.document,
-        routed,
+    plan = intake_plan(
+        snapshot,
+        data,
         bot_key=bot.key,
-        queue_states=(states := selectors.queue_states(now)),
         now=now,
+        queue_states=selectors.queue_states,
+        topic_name=topic_name,
+        any_channel=any_channel,
     )
-    if decision.errors:
+    if plan.refusal is not None:
         existing = selectors.open_handoff(bot_id=bot.pk, conversation_id=data["conversation_id"])
         if existing is not None:
-            return 200, handoff_created_body(existing, now=now)
-        raise ApiError(
-            422,
-            "context_invalid",
-            "Required context fields are missing or invalid.",
-            {f"context.{target}": message for target, message in decision.errors.items()},
-        )
+            return IntakeResult(handoff=existing, created=False)
+        raise plan.refusal
     result = handoff_create(
-        bot=bot, request=data, decision=decision, snapshot=snapshot, now=now, topic=topic
+        bot=bot, request=data, decision=plan.decision, snapshot=plan.config, now=now
     )
-    if not result.created:
-        return 200, handoff_created_body(result.handoff, now=now)
+    if not result.created or result.handoff.status != HandoffStatus.QUEUED:
+        return result
     # A new handoff's place in line follows from the queue state it was routed with: one
     # count query less on every request.
-    position = None
-    if result.handoff.status == "queued":
-        state = states.get(result.handoff.queue_key)
-        position = (state.ahead_of(result.handoff.priority) if state else 0) + 1
-    return 202, handoff_created_body(result.handoff, now=now, position=position)
+    state = plan.queue_states.get(result.handoff.queue_key)
+    position = (state.ahead_of(result.handoff.priority) if state else 0) + 1
+    return IntakeResult(handoff=result.handoff, created=True, position=position)

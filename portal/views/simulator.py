@@ -1,5 +1,5 @@
-"""The simulator (issue 5 part 5): a handoff request run against the draft or the published
-configuration, through the same validation and engine as the API, storing nothing.
+"""The simulator: a handoff request run against the draft or the published configuration,
+through the same validation and engine as the API, storing nothing.
 
 Makers and admins use it to test before publishing; analysts may run it too, since it changes
 nothing and reads only configuration they may already read (docs/simulator.md).
@@ -17,15 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from handoff.config.document import latest_version
 from handoff.models import Bot, Channel, Topic
-from handoff.selectors.simulation import (
-    DRAFT,
-    PUBLISHED,
-    parse_body,
-    simulate,
-    simulate_compare,
-    simulation_config,
-)
+from handoff.selectors.simulation import DRAFT, PUBLISHED, simulation_config
 from portal.roles import CONFIG_READERS, role_required
+from portal.simulation import parse_body, simulate, simulate_compare
 from portal.views._common import AuthedRequest
 
 VARIABLE_TYPES = ("text", "number", "boolean", "null")

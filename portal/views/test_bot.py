@@ -13,13 +13,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from handoff.api.serializers import LOCALE_RE
+from handoff.engine.body import LOCALE_RE
 from handoff.engine.conversation import MAX_TEXT, shown_value
+from handoff.engine.intake import NotConfigured
 from handoff.models import Conversation, Handoff
 from handoff.services.conversations import (
     DRAFT,
     PUBLISHED,
-    NotConfigured,
     Turn,
     configuration,
     conversation_message,
@@ -73,7 +73,7 @@ def _context(
         channels = [c for c in document.get("channels", []) if c.get("enabled", True)]
     except NotConfigured as exc:
         config_problem = gettext(str(exc))
-        config_errors = exc.errors[:20]
+        config_errors = exc.problems[:20]
     state = conversation.state if conversation is not None else {}
     handoff = conversation.handoff if conversation is not None else None
     return {

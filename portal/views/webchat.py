@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from handoff.engine.conversation import GREETING, MAX_TEXT
+from handoff.engine.intake import NotConfigured
 from handoff.models import Bot, Conversation, Handoff
 from handoff.services.conversations import (
-    NotConfigured,
     conversation_message,
     conversation_start,
 )

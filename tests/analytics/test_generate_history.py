@@ -6,9 +6,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from handoff.config.snapshot import published_snapshot
 from handoff.models import Bot, Handoff, HandoffEvent
 from handoff.selectors import analytics
-from handoff.selectors.handoffs import published_snapshot
 
 
 @pytest.fixture

@@ -226,6 +226,11 @@ class TestIdempotency:
         assert first.status_code == again.status_code == 400
         assert first.json() == again.json()
 
+    def test_it_does_not_remember_an_invalid_body(self, bot_client):
+        r = bot_client.post(URL, body(channel=None), headers={"Idempotency-Key": "k"})
+        assert r.status_code == 400
+        assert not IdempotencyKey.objects.exists()
+
     def test_it_refuses_a_key_reused_with_another_body(self, bot_client):
         bot_client.post(URL, body(), headers={"Idempotency-Key": "k1"})
         r = bot_client.post(URL, body(reason="other"), headers={"Idempotency-Key": "k1"})

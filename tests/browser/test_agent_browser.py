@@ -14,8 +14,8 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group
 
+from handoff.config.snapshot import forget_published_snapshots
 from handoff.models import Bot, Channel, Handoff, Queue, QueueMembership, User
-from handoff.selectors import handoffs as selectors
 from portal.roles import ROLES
 from tests.api.conftest import DOCUMENT, make_key, publish
 from tests.browser.conftest import SCREENSHOTS, log_in
@@ -47,7 +47,7 @@ def operation(eager_celery: None) -> dict[str, Any]:
     for role in ROLES:
         Group.objects.get_or_create(name=role)
     # Versions are cached by primary key, and SQLite reuses keys after a flush.
-    selectors._snapshots.clear()
+    forget_published_snapshots()
     document = copy.deepcopy(DOCUMENT)
     queues = {
         q["key"]: Queue.objects.create(

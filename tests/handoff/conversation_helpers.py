@@ -3,10 +3,10 @@
 import copy
 from typing import Any
 
+from handoff.config.snapshot import forget_published_snapshots
 from handoff.config.validation import validate_document
 from handoff.crypto import new_api_key
 from handoff.models import ApiKey, Bot, Channel, ConfigVersion, Queue
-from handoff.selectors import handoffs as selectors
 
 
 def queue(key: str, name: str, *, fallback: bool = False, **extra: Any) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def publish(doc: dict[str, Any] | None = None) -> ConfigVersion:
         bot.channels.set(Channel.objects.filter(key__in=b["channels"]))
     last = ConfigVersion.objects.order_by("-number").first()
     # Snapshots are cached by row id, and ids come back after a test's rollback.
-    selectors._snapshots.clear()
+    forget_published_snapshots()
     return ConfigVersion.objects.create(number=(last.number + 1) if last else 1, document=doc)
 
 

@@ -7,13 +7,8 @@ from django.urls import reverse
 
 from handoff.crypto import new_api_key
 from handoff.models import ApiKey, Bot, EscalationRule, Handoff, User
-from handoff.selectors.simulation import (
-    DRAFT,
-    PUBLISHED,
-    simulate,
-    simulate_compare,
-    simulation_config,
-)
+from handoff.selectors.simulation import DRAFT, PUBLISHED, simulation_config
+from portal.simulation import simulate, simulate_compare
 from tests.portal.conftest import login
 from tests.portal.publishing_helpers import body, load
 

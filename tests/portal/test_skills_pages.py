@@ -86,7 +86,8 @@ def test_it_shows_the_agent_their_skills(client: Any, db: Any) -> None:
 
 
 def test_it_simulates_when_each_agent_would_match(db: Any) -> None:
-    from handoff.selectors.simulation import SimConfig, agent_matches
+    from handoff.config.snapshot import snapshot_of
+    from handoff.selectors.simulation import agent_matches
 
     make_user("ken", "agent", presence="available")
     make_user("ada", "agent", presence="away")
@@ -103,7 +104,7 @@ def test_it_simulates_when_each_agent_would_match(db: Any) -> None:
             {"username": "ada", "skills": {"language:ja": 1}},
         ],
     }
-    config = SimConfig(target="draft", document=document, version_number=None)
+    config = snapshot_of(document)
     decision = type("D", (), {"queue_key": "support", "required_skills": {"language:ja": 3}})()
 
     matching, agents = agent_matches(decision, config)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""A realistic handoff history for demos and the analytics dashboard (issue 8).
+"""A realistic handoff history for demos and the analytics dashboard (docs/analytics.md).
 
 Every handoff is routed by the real engine (`handoff.engine.routing.decide`) with the published
 configuration, exactly as the API routes it: hours, rules, overflow and rejections are real.
@@ -19,10 +19,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from handoff.engine.routing import Decision, compile_snapshot, decide
+from handoff.config.snapshot import Snapshot, published_snapshot
+from handoff.engine.routing import compile_snapshot, decide
+from handoff.engine.vocabulary import DeliveryKind, Distribution, HandoffStatus
 from handoff.models import Bot, Handoff, HandoffEvent, Queue, User
-from handoff.selectors.handoffs import Snapshot, published_snapshot
-from handoff.services.intake import stored_explanation
+from handoff.services.intake import handoff_from_decision
 
 DEMO_BOT = "retail-bot"
 BATCH = 1000
@@ -188,21 +189,26 @@ class History:
         decision = decide(self.plan, request, bot_key=self.bot.key, queue_states={}, now=created)
         if decision.errors:  # the API would have answered 422: nothing was stored
             return None
-        h = self._row(request, decision, created)
+        h = handoff_from_decision(
+            bot=self.bot,
+            request=request,
+            decision=decision,
+            snapshot=self.snapshot,
+            queue_id=self.queue_ids.get(decision.queue_key),
+            now=created,
+        )
         events = [self._event(h, "received", created, {"channel": h.channel})]
         routed = {
             "queue": decision.queue_key,
             "rule": decision.rule,
             "config_version": self.snapshot.number,
         }
-        if decision.status == "rejected":
-            h.status, h.closed_at = "rejected", created
+        if h.status == HandoffStatus.REJECTED:
             events.append(self._event(h, "rejected", created, {**routed, "message": h.message}))
             return h, events
-        h.queued_at = created
         events.append(self._event(h, "queued", created, routed))
         queue = self.snapshot.queues.get(decision.queue_key, {})
-        if (queue.get("delivery") or {}).get("kind") == "webhook":
+        if (queue.get("delivery") or {}).get("kind") == DeliveryKind.WEBHOOK:
             self._webhook(h, events)
         else:
             self._agents_outcome(h, queue, events)
@@ -211,37 +217,6 @@ class History:
             return None
         h.updated_at = h.closed_at or created
         return h, events
-
-    def _row(self, request: dict[str, Any], decision: Decision, created: dt.datetime) -> Handoff:
-        return Handoff(
-            id=uuid.uuid4(),
-            bot=self.bot,
-            conversation_id=request["conversation_id"],
-            channel=request["channel"],
-            topic=request["topic"],
-            topics=request["topics"],
-            locale=request["locale"],
-            reason=request["reason"],
-            customer=decision.customer,
-            variables=decision.variables,
-            context=decision.context,
-            transcript=decision.transcript,
-            agent_message=decision.agent_message,
-            queue_id=self.queue_ids.get(decision.queue_key),
-            queue_key=decision.queue_key,
-            queue_name=decision.queue_name,
-            priority=decision.priority,
-            rule=decision.rule,
-            required_skills=decision.required_skills,
-            message=decision.message,
-            config_version_id=self.snapshot.version_id,
-            decision={
-                "explanation": stored_explanation(decision.explanation),
-                "warnings": decision.warnings,
-            },
-            created_at=created,
-            updated_at=created,
-        )
 
     def _event(
         self, h: Handoff, type: str, at: dt.datetime, detail: dict[str, Any]
@@ -256,7 +231,7 @@ class History:
             at = h.queued_at + dt.timedelta(seconds=rng.uniform(0.2, 2.5))
             events.append(self._event(h, "delivery_attempt", at, {"attempt": 1, "status": 200}))
             events.append(self._event(h, "delivered", at, {"status": 200}))
-            h.status, h.closed_at, h.delivery_attempts = "delivered", at, 1
+            h.status, h.closed_at, h.delivery_attempts = HandoffStatus.DELIVERED, at, 1
             return
         at = h.queued_at
         for attempt, delay in enumerate([0, *WEBHOOK_RETRY_DELAYS], start=1):
@@ -264,7 +239,7 @@ class History:
             events.append(
                 self._event(h, "delivery_attempt", at, {"attempt": attempt, "status": 503})
             )
-        h.status, h.closed_at = "failed", at
+        h.status, h.closed_at = HandoffStatus.FAILED, at
         h.delivery_attempts = len(WEBHOOK_RETRY_DELAYS) + 1
         h.last_error = "HTTP 503 Service Unavailable"
         events.append(self._event(h, "failed", at, {"error": h.last_error}))
@@ -281,10 +256,10 @@ class History:
         wait = lognormal(rng, median_wait)
         if rng.random() < ABANDON:
             at = h.queued_at + dt.timedelta(seconds=wait * rng.uniform(1.0, 3.0))
-            h.status, h.closed_at = "cancelled", at
+            h.status, h.closed_at = HandoffStatus.CANCELLED, at
             events.append(self._event(h, "cancelled", at, {"reason": "customer_left"}))
             return
-        push = queue.get("distribution", "push") == "push"
+        push = queue.get("distribution", Distribution.PUSH) == Distribution.PUSH
         if push:
             h.offered_at = h.queued_at + dt.timedelta(seconds=wait)
             events.append(self._event(h, "offered", h.offered_at, {"agent": username}))
@@ -297,9 +272,9 @@ class History:
         events.append(self._event(h, "assigned", accepted, {"agent": username, "via": via}))
         if rng.random() < CANCEL_AFTER_ACCEPT:
             at = accepted + dt.timedelta(seconds=rng.uniform(10, 120))
-            h.status, h.closed_at = "cancelled", at
+            h.status, h.closed_at = HandoffStatus.CANCELLED, at
             events.append(self._event(h, "cancelled", at, {"reason": "customer_left"}))
             return
         at = accepted + dt.timedelta(seconds=lognormal(rng, 360, 0.7))
-        h.status, h.closed_at = "resolved", at
+        h.status, h.closed_at = HandoffStatus.RESOLVED, at
         events.append(self._event(h, "resolved", at, {"agent": username}))
