@@ -27,7 +27,7 @@ from handoff.models import (
     Skill,
     User,
 )
-from portal.roles import ROLES
+from handoff.roles import ROLES, roles_forget
 
 
 class InUseError(Exception):
@@ -387,7 +387,7 @@ def api_key_revoke(*, user: User, api_key: ApiKey) -> ApiKey:
 def _set_roles(target: User, roles: list[str]) -> None:
     keep = target.groups.exclude(name__in=ROLES)
     target.groups.set([*keep, *Group.objects.filter(name__in=roles)])
-    target.__dict__.pop("_role_cache", None)
+    roles_forget(target)
 
 
 def user_create(
