@@ -5,16 +5,14 @@ import re
 import zoneinfo
 from datetime import date
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from handoff.config.validation import _is_private_host
+from handoff.delivery.addresses import Refusal, private_allowed, url_refusal
 from handoff.models import Bot, Channel, OverflowAction, Queue, Skill, User
 from handoff.services.portal_config import queue_overflow_cycle
 from portal.roles import ADMIN, AGENT, ANALYST, MAKER
@@ -42,15 +40,15 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 
 def check_webhook_url(value: str) -> None:
-    """The same rule as the config document: https to a public host, unless allowed."""
-    allow_private = bool(getattr(settings, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", False))
-    parts = urlsplit(value)
-    if parts.scheme not in (("https", "http") if allow_private else ("https",)):
-        raise ValidationError(_("Use an https:// URL."))
-    if not allow_private and parts.hostname and _is_private_host(parts.hostname):
+    """The rule of handoff/delivery/addresses.py, in the portal's words."""
+    refused = url_refusal(value, allow_private=private_allowed())
+    if refused is None:
+        return
+    if refused.reason == Refusal.PRIVATE:
         raise ValidationError(
-            _("%(host)s is a private or loopback address."), params={"host": parts.hostname}
+            _("%(host)s is a private or loopback address."), params={"host": refused.host}
         )
+    raise ValidationError(_("Use an https:// URL."))
 
 
 # In portal/templates/ (not templates/): Django's form renderer looks in app directories only.

@@ -14,11 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
-
+from handoff.delivery.addresses import Refusal, private_allowed, url_refusal
 from handoff.engine.conditions import compile_pattern
 from handoff.models import CHANNEL_KINDS, Bot, Handoff, QueueMembership, User
 
@@ -251,23 +249,19 @@ class _Checker:
         value = self.text(value, path, max_len=2000, nullable=nullable)
         if not isinstance(value, str) or not value.strip():
             return value
-        # Read at call time: `make run` and tests allow local receivers (DESIGN §6).
-        allow_private = bool(getattr(settings, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", False))
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname
-        except ValueError:
-            self.err(path, f"{_q(value)} is not a valid URL")
+        refused = url_refusal(value, allow_private=private_allowed())
+        if refused is None:
             return value
-        schemes = ("https", "http") if allow_private else ("https",)
-        if parts.scheme not in schemes:
+        if refused.reason == Refusal.INVALID:
+            self.err(path, f"{_q(value)} is not a valid URL")
+        elif refused.reason == Refusal.SCHEME:
             self.err(path, "must be an https:// URL")
-        elif not host:
+        elif refused.reason == Refusal.NO_HOST:
             self.err(path, f"{_q(value)} has no host")
-        elif not allow_private and _is_private_host(host):
+        else:
             self.err(
                 path,
-                f"{_q(host)} is a private or loopback address "
+                f"{_q(refused.host)} is a private or loopback address "
                 "(allowed only with HANDOFF_WEBHOOK_ALLOW_PRIVATE=1)",
             )
         return value
@@ -282,14 +276,6 @@ class _Checker:
                 self.err(path, f"duplicate {what} {_q(value)} (also at {seen[value]})")
             else:
                 seen[value] = path
-
-
-def _is_private_host(host: str) -> bool:
-    # One rule for forms, documents and sending (handoff/delivery/http.py): every IP spelling,
-    # and names resolving to private addresses.
-    from handoff.delivery.http import is_private_host
-
-    return is_private_host(host)
 
 
 def _valid_secret(value: Any) -> bool:
