@@ -1,5 +1,6 @@
 """Forms of the admin pages. Every rule a user can break is checked here, at its field."""
 
+import copy
 import itertools
 import re
 import zoneinfo
@@ -87,14 +88,30 @@ class PortalFormMixin:
                 field.label = MODEL_FIELD_LABELS[name]
 
 
-class ChannelForm(PortalFormMixin, forms.ModelForm):
+class ModelDataForm(forms.ModelForm):
+    """A ModelForm whose result is its cleaned data, for a service to save.
+
+    Django's is_valid() writes the typed values onto the instance it validates (uniqueness
+    needs them there): this form validates a copy, so the row a view passed in keeps what is
+    stored, and shows it beside the errors after a refused save.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["instance"] = copy.copy(kwargs.get("instance"))
+        super().__init__(*args, **kwargs)
+
+    def save(self, commit: bool = True) -> Any:
+        raise NotImplementedError("a service saves the cleaned data")
+
+
+class ChannelForm(PortalFormMixin, ModelDataForm):
     class Meta:
         model = Channel
         fields = ["key", "name", "kind", "enabled"]
         help_texts = {"key": _("Used by bots and the API, for example “webchat”.")}
 
 
-class BotForm(PortalFormMixin, forms.ModelForm):
+class BotForm(PortalFormMixin, ModelDataForm):
     status_callback_url = forms.URLField(
         max_length=2000,
         required=False,
@@ -129,7 +146,7 @@ class ApiKeyForm(PortalFormMixin, forms.Form):
     )
 
 
-class QueueForm(PortalFormMixin, forms.ModelForm):
+class QueueForm(PortalFormMixin, ModelDataForm):
     """The queue itself, its operating hours and overflow; members are a formset beside it."""
 
     always_open = forms.BooleanField(
@@ -333,7 +350,9 @@ class QueueForm(PortalFormMixin, forms.ModelForm):
                 data[f"{when}_message"] = ""
         targets = [data.get("when_closed_queue"), data.get("when_full_queue")]
         if self.instance.pk and any(targets):
-            cycle = queue_overflow_cycle(queue=self.instance, targets=targets)
+            cycle = queue_overflow_cycle(
+                queue_id=self.instance.pk, target_ids=[t.pk for t in targets if t is not None]
+            )
             if cycle:
                 field = "when_closed_queue" if data.get("when_closed_queue") else "when_full_queue"
                 self.add_error(
@@ -488,7 +507,7 @@ class UserUpdateForm(PortalFormMixin, forms.Form):
         return active
 
 
-class SkillForm(PortalFormMixin, forms.ModelForm):
+class SkillForm(PortalFormMixin, ModelDataForm):
     key = forms.RegexField(
         regex=r"^[a-z0-9][a-z0-9_.:-]*\Z",
         max_length=100,

@@ -28,7 +28,7 @@ from handoff.models import (
     Topic,
     TopicNode,
 )
-from portal.forms import FIELD_TEMPLATE, PortalFormMixin
+from portal.forms import FIELD_TEMPLATE, ModelDataForm, PortalFormMixin
 
 # The system fields a context field can read, in the order the engine defines them.
 SYSTEM_SOURCES: list[str] = list(system_fields({}, bot_key="preview"))
@@ -188,7 +188,7 @@ def known_rule_fields() -> dict[str, str]:
 # -- topics ---------------------------------------------------------------------------------------
 
 
-class TopicForm(PortalFormMixin, forms.ModelForm):
+class TopicForm(PortalFormMixin, ModelDataForm):
     trigger_phrases_text = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -406,7 +406,7 @@ class NodeForm(PortalFormMixin, forms.Form):
 # -- context fields -------------------------------------------------------------------------------
 
 
-class ContextFieldForm(PortalFormMixin, forms.ModelForm):
+class ContextFieldForm(PortalFormMixin, ModelDataForm):
     default = forms.CharField(
         required=False,
         max_length=4000,
