@@ -1,4 +1,4 @@
-"""Validating and normalising the config document (DESIGN §4, docs/config-format.md).
+"""Validating and normalising the config document (docs/config-format.md).
 
 `validate_document` checks everything a user can get wrong and returns the canonical form:
 every key present, defaults filled, lists in a deterministic order. It reports every error
@@ -292,7 +292,7 @@ def _valid_secret(value: Any) -> bool:
 
 
 def _convertible(value: Any, field_type: str) -> bool:
-    """Whether a context field default converts to the field's type (DESIGN §3)."""
+    """Whether a context field default converts to the field's type (docs/routing.md)."""
     if value is None:
         return True
     if field_type == "text":
@@ -614,7 +614,7 @@ def _overflow_action(c: _Checker, raw: Any, path: str) -> dict | None:
     if d is None:
         return None
     action = c.choice(d["action"], f"{path}.action", OVERFLOW_ACTIONS, nullable=True)
-    # A null action means queue_anyway (DESIGN §3); the canonical form spells it out.
+    # A null action means queue_anyway; the canonical form spells it out.
     action = "queue_anyway" if action is None else action
     message = c.text(d["message"], f"{path}.message", max_len=2000, nullable=True, blank=True)
     if message == "":

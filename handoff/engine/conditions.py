@@ -1,4 +1,4 @@
-"""Rule conditions: type-aware values and the operators of DESIGN §3. Pure, no I/O.
+"""Rule conditions: type-aware values and the operators of docs/routing.md. Pure, no I/O.
 
 A condition is compiled once per published snapshot (`compile_condition`), then evaluated per
 request against plain values. Comparisons are type-aware: a number sent as "250" compares as a

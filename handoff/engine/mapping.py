@@ -1,4 +1,4 @@
-"""Context mapping (DESIGN §3 "Context field"): system fields, types, transforms, masking.
+"""Context mapping (docs/routing.md "Context fields"): system fields, types, transforms, masking.
 
 Pure: plain request data in, mapped values out. Rules see `values` (converted, before masking);
 everything stored or delivered goes through the `Masker`, which replaces a masked value wherever
@@ -248,7 +248,7 @@ def _as_text(value: Any) -> str:
 
 
 def convert(value: Any, spec: FieldSpec) -> Any:
-    """The value in the field's type (DESIGN §3), with its text transform; raises Invalid."""
+    """The value in the field's type, with its text transform; raises Invalid."""
     kind = spec.type
     if kind == FieldType.NUMBER:
         number = to_number(value) if not isinstance(value, datetime) else None

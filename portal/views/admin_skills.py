@@ -1,4 +1,4 @@
-"""Admin: skills (DESIGN §3). Agents' proficiencies are set on each user's page."""
+"""Admin: skills. Agents' proficiencies are set on each user's page."""
 
 from django.contrib import messages
 from django.db.models import Count
