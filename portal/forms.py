@@ -14,19 +14,22 @@ from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
 from handoff.delivery.addresses import Refusal, private_allowed, url_refusal
+from handoff.engine.hours import WEEKDAYS as DAYS
 from handoff.models import Bot, Channel, OverflowAction, Queue, Skill, User
 from handoff.services.portal_config import queue_overflow_cycle
 from portal.roles import ADMIN, AGENT, ANALYST, MAKER
 
-WEEKDAYS = [
-    ("mon", _("Monday")),
-    ("tue", _("Tuesday")),
-    ("wed", _("Wednesday")),
-    ("thu", _("Thursday")),
-    ("fri", _("Friday")),
-    ("sat", _("Saturday")),
-    ("sun", _("Sunday")),
-]
+WEEKDAY_LABELS = {
+    "mon": _("Monday"),
+    "tue": _("Tuesday"),
+    "wed": _("Wednesday"),
+    "thu": _("Thursday"),
+    "fri": _("Friday"),
+    "sat": _("Saturday"),
+    "sun": _("Sunday"),
+}
+# The days of operating hours as the engine reads them, each with its label.
+WEEKDAYS = [(day, WEEKDAY_LABELS[day]) for day in DAYS]
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 ROLE_CHOICES = [
     (ADMIN, _("Admin: everything, including users, channels, queues, bots and keys")),

@@ -166,16 +166,9 @@ def value_hints() -> dict[str, list[str]]:
 
 def known_rule_fields() -> dict[str, str]:
     """Field name -> type, for the rule condition builder."""
-    fields = {
-        "topic": "text",
-        "topics": "list",
-        "channel": "text",
-        "locale": "text",
-        "reason": "text",
-        "bot": "text",
-        "transcript.turns": "number",
-        **{name: "text" for name in cv.CUSTOMER_FIELDS},
-    }
+    fields: dict[str, str] = {name: FieldType.TEXT for name in cv.RULE_FIELDS}
+    fields.update({"topics": LIST_TYPE, "transcript.turns": FieldType.NUMBER})
+    fields.update({name: FieldType.TEXT for name in cv.CUSTOMER_FIELDS})
     for target, field_type in ContextField.objects.values_list("target", "type").order_by(
         "position", "id"
     ):

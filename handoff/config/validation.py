@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handoff.delivery.addresses import Refusal, private_allowed, url_refusal
 from handoff.engine.conditions import compile_pattern, to_bool
+from handoff.engine.hours import WEEKDAYS
 from handoff.engine.routing import TEMPLATE_RE
 from handoff.engine.vocabulary import (
     AssignmentMethod,
@@ -57,7 +58,6 @@ SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")
 SKILL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
 VARIABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 TIME_RE = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CHANNEL_KINDS = values(ChannelKind)
 DISTRIBUTIONS = values(Distribution)
 ASSIGNMENTS = values(AssignmentMethod)
