@@ -1,20 +1,18 @@
 """Structured logs: the handoff id in hand on every line, and an optional JSON format.
 
-The id lives in a context variable, set by LogContextMiddleware for API requests about one
-handoff, by the Celery signals below for tasks that take a `handoff_id`, and by
-`log_context()` wherever code works on one handoff. HandoffContextFilter copies it onto every
+The id lives in a context variable, set by LogContextMiddleware (portal/middleware.py) for API
+requests about one handoff, by the Celery signals below for tasks that take a `handoff_id`, and
+by `log_context()` wherever code works on one handoff. HandoffContextFilter copies it onto every
 record ("-" when there is none), so the plain format can always print `%(handoff_id)s`.
 """
 
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
-
-from django.http import HttpRequest, HttpResponse
 
 handoff_id_var: ContextVar[str] = ContextVar("handoff_id", default="-")
 
@@ -49,26 +47,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-class LogContextMiddleware:
-    """Sets the handoff id for requests whose URL names one (/api/v1/handoffs/<id>...)."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        # Set afresh for each request and not reset at its end: Django logs the response
-        # ("Unauthorized: ...") after the middleware chain has returned.
-        handoff_id_var.set("-")
-        return self.get_response(request)
-
-    def process_view(
-        self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]
-    ) -> None:
-        found = kwargs.get("handoff_id") or kwargs.get("pk")
-        if found and "handoff" in (getattr(request.resolver_match, "url_name", "") or ""):
-            handoff_id_var.set(str(found))
 
 
 def _task_handoff_id(args: Any, kwargs: Any) -> str | None:

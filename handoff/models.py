@@ -1,11 +1,12 @@
-"""The configuration (DESIGN §3) and the handoffs it routes (DESIGN §5).
+"""The configuration and the handoffs it routes (docs/config-format.md, docs/api.md).
 
 The tables below are the *draft* configuration that makers and admins edit. The runtime never
 reads them for routing: it routes with the latest `ConfigVersion.document`, an immutable
-snapshot in the config document format of DESIGN §4.
+snapshot in the config document format (docs/config-format.md).
 """
 
 import uuid
+from enum import StrEnum
 
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -18,6 +19,16 @@ from handoff.crypto import EncryptedTextField
 from handoff.engine import vocabulary
 
 KEY_MAX = 100
+
+
+# Check constraints list the allowed values from handoff/engine/vocabulary.py. Lists, in the
+# enum's order, because that is how the migrations spelled them: the same value, no new migration.
+def _all(enum: type[StrEnum]) -> list[str]:
+    return list(vocabulary.values(enum))
+
+
+def _some(enum: type[StrEnum], subset: frozenset[str]) -> list[str]:
+    return list(vocabulary.ordered(enum, subset))
 
 
 class User(AbstractUser):
@@ -36,7 +47,7 @@ class User(AbstractUser):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(presence__in=["available", "busy", "away", "offline"]),
+                condition=Q(presence__in=_all(vocabulary.Presence)),
                 name="user_presence_valid",
             )
         ]
@@ -44,9 +55,6 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username
-
-
-CHANNEL_KINDS = list(vocabulary.values(vocabulary.ChannelKind))
 
 
 class Channel(models.Model):
@@ -68,7 +76,9 @@ class Channel(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=CHANNEL_KINDS), name="channel_kind_valid")
+            models.CheckConstraint(
+                condition=Q(kind__in=_all(vocabulary.ChannelKind)), name="channel_kind_valid"
+            )
         ]
 
     def __str__(self) -> str:
@@ -143,7 +153,7 @@ class Queue(models.Model):
     offer_timeout_seconds = models.PositiveIntegerField(default=60)
     is_fallback = models.BooleanField(default=False)
     # {"timezone": "Europe/Paris", "weekly": {"mon": [["09:00", "17:00"]]},
-    #  "closed_dates": ["2026-12-25"]} or null for always open (DESIGN §3).
+    #  "closed_dates": ["2026-12-25"]} or null for always open.
     hours = models.JSONField(null=True, blank=True)
 
     when_closed_action = models.CharField(
@@ -182,30 +192,32 @@ class Queue(models.Model):
                 fields=["is_fallback"], condition=Q(is_fallback=True), name="queue_one_fallback"
             ),
             models.CheckConstraint(
-                condition=Q(distribution__in=["push", "pick"]), name="queue_distribution_valid"
+                condition=Q(distribution__in=_all(vocabulary.Distribution)),
+                name="queue_distribution_valid",
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(distribution="pick", assignment__isnull=True)
+                    Q(distribution=vocabulary.Distribution.PICK.value, assignment__isnull=True)
                     | Q(
                         # NULL IN (...) is NULL, which a CHECK lets through: say not null.
-                        distribution="push",
+                        distribution=vocabulary.Distribution.PUSH.value,
                         assignment__isnull=False,
-                        assignment__in=["round_robin", "highest_capacity", "most_idle"],
+                        assignment__in=_all(vocabulary.AssignmentMethod),
                     )
                 ),
                 name="queue_assignment_matches_distribution",
             ),
             models.CheckConstraint(
-                condition=Q(delivery_kind__in=["agents", "webhook"]),
+                condition=Q(delivery_kind__in=_all(vocabulary.DeliveryKind)),
                 name="queue_delivery_kind_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(delivery_kind="webhook") | ~Q(webhook_url=""),
+                condition=~Q(delivery_kind=vocabulary.DeliveryKind.WEBHOOK.value)
+                | ~Q(webhook_url=""),
                 name="queue_webhook_has_url",
             ),
             models.CheckConstraint(
-                condition=Q(skill_matching__in=["none", "exact", "closest"]),
+                condition=Q(skill_matching__in=_all(vocabulary.SkillMatching)),
                 name="queue_skill_matching_valid",
             ),
         ]
@@ -318,7 +330,7 @@ class TopicNode(models.Model):
             models.UniqueConstraint(fields=["topic", "node_id"], name="topicnode_id_unique"),
             models.UniqueConstraint(fields=["topic", "position"], name="topicnode_position_unique"),
             models.CheckConstraint(
-                condition=Q(type__in=["message", "question", "condition", "transfer", "end"]),
+                condition=Q(type__in=_all(vocabulary.NodeType)),
                 name="topicnode_type_valid",
             ),
         ]
@@ -360,7 +372,7 @@ class ContextField(models.Model):
                 name="contextfield_max_length_range",
             ),
             models.CheckConstraint(
-                condition=Q(type__in=["text", "number", "boolean", "datetime"]),
+                condition=Q(type__in=_all(vocabulary.FieldType)),
                 name="contextfield_type_valid",
             ),
         ]
@@ -485,12 +497,12 @@ class Handoff(models.Model):
             # waiting rows, so its size follows the queues, not the history.
             models.Index(
                 fields=["queue_key", "priority", "queued_at"],
-                condition=Q(status__in=["queued", "offered"]),
+                condition=Q(status__in=_some(vocabulary.HandoffStatus, vocabulary.WAITING)),
                 name="handoff_waiting_by_key",
             ),
             models.Index(fields=["agent", "status"], name="handoff_agent_status"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
-            # The analytics filters (issue 8): each with the date range it is always used with.
+            # The analytics filters: each with the date range it is always used with.
             models.Index(fields=["queue_key", "created_at"], name="handoff_queue_created"),
             models.Index(fields=["topic", "created_at"], name="handoff_topic_created"),
             models.Index(fields=["bot", "created_at"], name="handoff_bot_created"),
@@ -519,29 +531,18 @@ class Handoff(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    status__in=[
-                        "received",
-                        "queued",
-                        "offered",
-                        "assigned",
-                        "resolved",
-                        "delivered",
-                        "rejected",
-                        "cancelled",
-                        "failed",
-                    ]
-                ),
+                condition=Q(status__in=_all(vocabulary.HandoffStatus)),
                 name="handoff_status_valid",
             ),
-            # One open handoff per conversation and bot (DESIGN §5: a second one returns it).
+            # One open handoff per conversation and bot (a second request returns it).
             models.UniqueConstraint(
                 fields=["bot", "conversation_id"],
-                condition=Q(status__in=["received", "queued", "offered", "assigned"]),
+                condition=Q(status__in=_some(vocabulary.HandoffStatus, vocabulary.OPEN)),
                 name="handoff_one_open_per_conversation",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["offered", "assigned"]) | Q(agent__isnull=False),
+                condition=~Q(status__in=_some(vocabulary.HandoffStatus, vocabulary.HELD))
+                | Q(agent__isnull=False),
                 name="handoff_offered_has_agent",
             ),
         ]
@@ -582,7 +583,9 @@ class Offer(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["handoff"], condition=Q(outcome="pending"), name="offer_one_pending"
+                fields=["handoff"],
+                condition=Q(outcome=vocabulary.OfferOutcome.PENDING.value),
+                name="offer_one_pending",
             )
         ]
 
@@ -626,7 +629,7 @@ class Conversation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(source__in=["api", "portal", "webchat"]),
+                condition=Q(source__in=_all(vocabulary.ConversationSource)),
                 name="conversation_source_valid",
             )
         ]

@@ -6,7 +6,8 @@ from django.db.models.signals import post_migrate
 
 def _after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     if sender.name == "handoff":
-        from portal.roles import ensure_roles
+        # Imported here: handoff.roles imports models, which cannot load before the app registry.
+        from handoff.roles import ensure_roles
 
         ensure_roles()
 

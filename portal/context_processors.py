@@ -1,9 +1,13 @@
 from functools import lru_cache
 from typing import Any
 
+from django.db.models import Exists, Q, Subquery
 from django.http import HttpRequest
 from django.urls import get_resolver, reverse
 from django.utils.translation import gettext_lazy as _
+
+from handoff.models import AuditEntry, ConfigVersion
+from handoff.roles import ADMIN, AGENT, ANALYST, MAKER, roles_of
 
 # (section, [(url name, label)]): an item shows when the user holds one of the roles its view
 # allows, so the navigation can never offer a page that answers 403.
@@ -60,16 +64,14 @@ def _allowed_roles() -> dict[str, tuple[str, ...]]:
 
 
 ROLE_LABELS = {
-    "admin": _("Admin"),
-    "maker": _("Maker"),
-    "analyst": _("Analyst"),
-    "agent": _("Agent"),
+    ADMIN: _("Admin"),
+    MAKER: _("Maker"),
+    ANALYST: _("Analyst"),
+    AGENT: _("Agent"),
 }
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    from portal.roles import roles_of
-
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"roles": set(), "role_list": [], "nav": []}
@@ -98,9 +100,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         # Shown in the top bar, so in the user's language.
         "role_list": [ROLE_LABELS[role] for role in sorted(roles)],
         "nav": nav,
-        "is_admin": "admin" in roles,
+        "is_admin": ADMIN in roles,
         # Only those who can publish are told; one query (see _unpublished_changes).
-        "unpublished_changes": bool(roles & {"admin", "maker"}) and _unpublished_changes(),
+        "unpublished_changes": bool(roles & {ADMIN, MAKER}) and _unpublished_changes(),
     }
 
 
@@ -115,10 +117,6 @@ def _unpublished_changes() -> bool:
     The exact answer (export_document() compared with the version) costs a query per table;
     the publish page shows that one. This may say "changed" after an edit that was undone.
     """
-    from django.db.models import Exists, Q, Subquery
-
-    from handoff.models import AuditEntry, ConfigVersion
-
     latest = ConfigVersion.objects.order_by("-number").values("created_at")[:1]
     changes = AuditEntry.objects.exclude(action__in=NOT_DRAFT_ACTIONS).exclude(
         object_type__in=NOT_DRAFT_OBJECTS

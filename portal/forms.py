@@ -1,33 +1,35 @@
 """Forms of the admin pages. Every rule a user can break is checked here, at its field."""
 
+import copy
 import itertools
 import re
 import zoneinfo
 from datetime import date
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from handoff.config.validation import _is_private_host
+from handoff.delivery.addresses import Refusal, private_allowed, url_refusal
+from handoff.engine.hours import WEEKDAYS as DAYS
 from handoff.models import Bot, Channel, OverflowAction, Queue, Skill, User
 from handoff.services.portal_config import queue_overflow_cycle
 from portal.roles import ADMIN, AGENT, ANALYST, MAKER
 
-WEEKDAYS = [
-    ("mon", _("Monday")),
-    ("tue", _("Tuesday")),
-    ("wed", _("Wednesday")),
-    ("thu", _("Thursday")),
-    ("fri", _("Friday")),
-    ("sat", _("Saturday")),
-    ("sun", _("Sunday")),
-]
+WEEKDAY_LABELS = {
+    "mon": _("Monday"),
+    "tue": _("Tuesday"),
+    "wed": _("Wednesday"),
+    "thu": _("Thursday"),
+    "fri": _("Friday"),
+    "sat": _("Saturday"),
+    "sun": _("Sunday"),
+}
+# The days of operating hours as the engine reads them, each with its label.
+WEEKDAYS = [(day, WEEKDAY_LABELS[day]) for day in DAYS]
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 ROLE_CHOICES = [
     (ADMIN, _("Admin: everything, including users, channels, queues, bots and keys")),
@@ -42,15 +44,15 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 
 def check_webhook_url(value: str) -> None:
-    """The same rule as the config document: https to a public host, unless allowed."""
-    allow_private = bool(getattr(settings, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", False))
-    parts = urlsplit(value)
-    if parts.scheme not in (("https", "http") if allow_private else ("https",)):
-        raise ValidationError(_("Use an https:// URL."))
-    if not allow_private and parts.hostname and _is_private_host(parts.hostname):
+    """The rule of handoff/delivery/addresses.py, in the portal's words."""
+    refused = url_refusal(value, allow_private=private_allowed())
+    if refused is None:
+        return
+    if refused.reason == Refusal.PRIVATE:
         raise ValidationError(
-            _("%(host)s is a private or loopback address."), params={"host": parts.hostname}
+            _("%(host)s is a private or loopback address."), params={"host": refused.host}
         )
+    raise ValidationError(_("Use an https:// URL."))
 
 
 # In portal/templates/ (not templates/): Django's form renderer looks in app directories only.
@@ -89,14 +91,30 @@ class PortalFormMixin:
                 field.label = MODEL_FIELD_LABELS[name]
 
 
-class ChannelForm(PortalFormMixin, forms.ModelForm):
+class ModelDataForm(forms.ModelForm):
+    """A ModelForm whose result is its cleaned data, for a service to save.
+
+    Django's is_valid() writes the typed values onto the instance it validates (uniqueness
+    needs them there): this form validates a copy, so the row a view passed in keeps what is
+    stored, and shows it beside the errors after a refused save.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["instance"] = copy.copy(kwargs.get("instance"))
+        super().__init__(*args, **kwargs)
+
+    def save(self, commit: bool = True) -> Any:
+        raise NotImplementedError("a service saves the cleaned data")
+
+
+class ChannelForm(PortalFormMixin, ModelDataForm):
     class Meta:
         model = Channel
         fields = ["key", "name", "kind", "enabled"]
         help_texts = {"key": _("Used by bots and the API, for example “webchat”.")}
 
 
-class BotForm(PortalFormMixin, forms.ModelForm):
+class BotForm(PortalFormMixin, ModelDataForm):
     status_callback_url = forms.URLField(
         max_length=2000,
         required=False,
@@ -131,7 +149,7 @@ class ApiKeyForm(PortalFormMixin, forms.Form):
     )
 
 
-class QueueForm(PortalFormMixin, forms.ModelForm):
+class QueueForm(PortalFormMixin, ModelDataForm):
     """The queue itself, its operating hours and overflow; members are a formset beside it."""
 
     always_open = forms.BooleanField(
@@ -335,7 +353,9 @@ class QueueForm(PortalFormMixin, forms.ModelForm):
                 data[f"{when}_message"] = ""
         targets = [data.get("when_closed_queue"), data.get("when_full_queue")]
         if self.instance.pk and any(targets):
-            cycle = queue_overflow_cycle(queue=self.instance, targets=targets)
+            cycle = queue_overflow_cycle(
+                queue_id=self.instance.pk, target_ids=[t.pk for t in targets if t is not None]
+            )
             if cycle:
                 field = "when_closed_queue" if data.get("when_closed_queue") else "when_full_queue"
                 self.add_error(
@@ -490,7 +510,7 @@ class UserUpdateForm(PortalFormMixin, forms.Form):
         return active
 
 
-class SkillForm(PortalFormMixin, forms.ModelForm):
+class SkillForm(PortalFormMixin, ModelDataForm):
     key = forms.RegexField(
         regex=r"^[a-z0-9][a-z0-9_.:-]*\Z",
         max_length=100,

@@ -6,7 +6,6 @@ and each error they report is shown at the field its JSON path names.
 """
 
 import re
-from collections.abc import Callable
 from typing import Any, cast
 
 from django import forms
@@ -18,6 +17,7 @@ from handoff.config import validation as cv
 from handoff.engine.conditions import number_text, to_bool, to_number
 from handoff.engine.mapping import compile_fields, map_context, show, stored_form, system_fields
 from handoff.engine.routing import TEMPLATE_RE
+from handoff.engine.vocabulary import EscalationReason, FieldType, Operator, ValueType, values
 from handoff.models import (
     Bot,
     Channel,
@@ -28,54 +28,63 @@ from handoff.models import (
     Topic,
     TopicNode,
 )
-from portal.forms import FIELD_TEMPLATE, PortalFormMixin
+from portal.forms import FIELD_TEMPLATE, ModelDataForm, PortalFormMixin
 
 # The system fields a context field can read, in the order the engine defines them.
 SYSTEM_SOURCES: list[str] = list(system_fields({}, bot_key="preview"))
 
-OP_LABELS = {
-    "eq": _("equals"),
-    "ne": _("does not equal"),
-    "in": _("is one of"),
-    "not_in": _("is not one of"),
-    "contains": _("contains"),
-    "starts_with": _("starts with"),
-    "gt": _("is greater than"),
-    "gte": _("is at least"),
-    "lt": _("is less than"),
-    "lte": _("is at most"),
-    "exists": _("has a value"),
-    "not_exists": _("has no value"),
-    "matches": _("matches the regular expression"),
+OP_LABELS: dict[str, Any] = {
+    Operator.EQ: _("equals"),
+    Operator.NE: _("does not equal"),
+    Operator.IN: _("is one of"),
+    Operator.NOT_IN: _("is not one of"),
+    Operator.CONTAINS: _("contains"),
+    Operator.STARTS_WITH: _("starts with"),
+    Operator.GT: _("is greater than"),
+    Operator.GTE: _("is at least"),
+    Operator.LT: _("is less than"),
+    Operator.LTE: _("is at most"),
+    Operator.EXISTS: _("has a value"),
+    Operator.NOT_EXISTS: _("has no value"),
+    Operator.MATCHES: _("matches the regular expression"),
 }
+PRESENCE_OPS = (Operator.EXISTS, Operator.NOT_EXISTS)
+LIST_OPS = (Operator.IN, Operator.NOT_IN)
+NUMBER_OPS = (Operator.GT, Operator.GTE, Operator.LT, Operator.LTE)
+EQUALITY_OPS = (Operator.EQ, Operator.NE)
+# A rule field that holds several values (`topics`); the other types are context field types.
+LIST_TYPE = "list"
 # Operators that make sense for a value of each type. The document accepts only numbers for
 # gt/gte/lt/lte, so a date and time is compared by equality and presence.
 OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "text": (
-        "eq",
-        "ne",
-        "in",
-        "not_in",
-        "contains",
-        "starts_with",
-        "matches",
-        "exists",
-        "not_exists",
+    FieldType.TEXT: (
+        *EQUALITY_OPS,
+        *LIST_OPS,
+        Operator.CONTAINS,
+        Operator.STARTS_WITH,
+        Operator.MATCHES,
+        *PRESENCE_OPS,
     ),
-    "number": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "not_exists"),
-    "boolean": ("eq", "ne", "exists", "not_exists"),
-    "datetime": ("eq", "ne", "exists", "not_exists"),
-    "list": ("contains", "in", "not_in", "exists", "not_exists"),
+    FieldType.NUMBER: (*EQUALITY_OPS, *NUMBER_OPS, *LIST_OPS, *PRESENCE_OPS),
+    FieldType.BOOLEAN: (*EQUALITY_OPS, *PRESENCE_OPS),
+    FieldType.DATETIME: (*EQUALITY_OPS, *PRESENCE_OPS),
+    LIST_TYPE: (Operator.CONTAINS, *LIST_OPS, *PRESENCE_OPS),
 }
-TYPE_LABELS = {
-    "text": _("text"),
-    "number": _("number"),
-    "boolean": _("yes/no"),
-    "datetime": _("date and time"),
-    "list": _("list"),
+TYPE_LABELS: dict[str, Any] = {
+    FieldType.TEXT: _("text"),
+    FieldType.NUMBER: _("number"),
+    FieldType.BOOLEAN: _("yes/no"),
+    FieldType.DATETIME: _("date and time"),
+    LIST_TYPE: _("list"),
 }
-QUESTION_TYPES = {"number": "number", "boolean": "boolean"}  # other value types are text
-REASONS = ("requested_by_customer", "topic_transfer", "not_understood", "bot_error")
+# The comparison type of a question's answer: numbers and yes/no keep theirs, the rest is text.
+QUESTION_TYPES: dict[str, str] = {
+    ValueType.NUMBER: FieldType.NUMBER,
+    ValueType.BOOLEAN: FieldType.BOOLEAN,
+}
+# The reasons a maker may give on a transfer node; the Bot Framework adapter sets
+# "bot_framework" itself, so it is no choice here.
+REASONS = tuple(r for r in values(EscalationReason) if r != EscalationReason.BOT_FRAMEWORK)
 
 
 def op_choices(value_type: str) -> list[tuple[str, Any]]:
@@ -85,15 +94,6 @@ def op_choices(value_type: str) -> list[tuple[str, Any]]:
 # -- reusing the document's validation ------------------------------------------------------------
 
 
-def document_errors(
-    check: Callable[..., Any], raw: dict[str, Any], *args: Any
-) -> list[tuple[str, str]]:
-    """(path inside `raw`, message) for each error the document's checker reports."""
-    checker = cv._Checker(create_users=False)
-    check(checker, raw, "$", *args)
-    return [(e.path.removeprefix("$").lstrip("."), e.message) for e in checker.errors]
-
-
 def _first_key(path: str) -> str:
     return re.split(r"[.\[]", path, maxsplit=1)[0]
 
@@ -101,16 +101,16 @@ def _first_key(path: str) -> str:
 def parse_value(op: str, raw: str) -> Any:
     """A condition's typed value from what the user typed, for the document's checks."""
     raw = (raw or "").strip()
-    if op in ("exists", "not_exists"):
+    if op in PRESENCE_OPS:
         return None
-    if op in ("in", "not_in"):
+    if op in LIST_OPS:
         return [item.strip() for item in raw.split(",") if item.strip()]
-    if op in ("gt", "gte", "lt", "lte"):
+    if op in NUMBER_OPS:
         number = to_number(raw)
         if number is None:
             raise ValidationError(_("Enter a number."))
         return number
-    if op in ("eq", "ne") and not raw:
+    if op in EQUALITY_OPS and not raw:
         raise ValidationError(_("Enter the value to compare with."))
     return raw
 
@@ -142,7 +142,7 @@ def known_variables() -> dict[str, str]:
     for variable, value_type in questions.values_list("variable", "value_type").order_by(
         "variable"
     ):
-        found.setdefault(variable, QUESTION_TYPES.get(value_type, "text"))
+        found.setdefault(variable, QUESTION_TYPES.get(value_type, FieldType.TEXT))
     return found
 
 
@@ -166,16 +166,9 @@ def value_hints() -> dict[str, list[str]]:
 
 def known_rule_fields() -> dict[str, str]:
     """Field name -> type, for the rule condition builder."""
-    fields = {
-        "topic": "text",
-        "topics": "list",
-        "channel": "text",
-        "locale": "text",
-        "reason": "text",
-        "bot": "text",
-        "transcript.turns": "number",
-        **{name: "text" for name in cv.CUSTOMER_FIELDS},
-    }
+    fields: dict[str, str] = {name: FieldType.TEXT for name in cv.RULE_FIELDS}
+    fields.update({"topics": LIST_TYPE, "transcript.turns": FieldType.NUMBER})
+    fields.update({name: FieldType.TEXT for name in cv.CUSTOMER_FIELDS})
     for target, field_type in ContextField.objects.values_list("target", "type").order_by(
         "position", "id"
     ):
@@ -188,7 +181,7 @@ def known_rule_fields() -> dict[str, str]:
 # -- topics ---------------------------------------------------------------------------------------
 
 
-class TopicForm(PortalFormMixin, forms.ModelForm):
+class TopicForm(PortalFormMixin, ModelDataForm):
     trigger_phrases_text = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -360,10 +353,10 @@ class NodeForm(PortalFormMixin, forms.Form):
             raw.update(variable=data.get("variable", ""), op=op, value=value, goto=data["goto"])
         elif node_type == "transfer":
             raw.update(agent_message=data.get("agent_message", ""), reason=data.get("reason", ""))
-        for path, message in document_errors(cv._node, raw):
-            key = _first_key(path)
+        for problem in cv.node_errors(raw):
+            key = _first_key(problem.path)
             field = NODE_ERROR_FIELDS.get(key, key)
-            self.add_error(field if field in self.fields else None, message)
+            self.add_error(field if field in self.fields else None, problem.message)
         if node_type == "condition" and data.get("goto") and data["goto"] not in self.sibling_ids:
             self.add_error("goto", _("Choose another node of this topic."))
         self.document_node = raw
@@ -406,7 +399,7 @@ class NodeForm(PortalFormMixin, forms.Form):
 # -- context fields -------------------------------------------------------------------------------
 
 
-class ContextFieldForm(PortalFormMixin, forms.ModelForm):
+class ContextFieldForm(PortalFormMixin, ModelDataForm):
     default = forms.CharField(
         required=False,
         max_length=4000,
@@ -468,9 +461,9 @@ class ContextFieldForm(PortalFormMixin, forms.ModelForm):
         if self.errors:
             return data
         raw = {name: data.get(name) for name in self.Meta.fields}
-        for path, message in document_errors(cv._context_field, raw):
-            field = _first_key(path)
-            self.add_error(field if field in self.fields else None, message)
+        for problem in cv.context_field_errors(raw):
+            field = _first_key(problem.path)
+            self.add_error(field if field in self.fields else None, problem.message)
         return data
 
     @staticmethod
@@ -536,7 +529,7 @@ class ConditionForm(forms.Form):
         super().__init__(*args, **kwargs)
         chosen = self._chosen_field()
         self.known = dict(fields)
-        if chosen and chosen not in self.known and cv._valid_rule_field(chosen):
+        if chosen and chosen not in self.known and cv.is_rule_field(chosen):
             # A field this portal does not know yet (an imported rule): keep it choosable.
             self.known[chosen] = "text"
         self.fields["field"].choices = [("", "---------")] + [  # type: ignore[attr-defined]
@@ -745,7 +738,8 @@ class RuleForm(PortalFormMixin, forms.Form):
             "agent_message": self.cleaned_data["agent_message"],
         }
         skill_keys = {skill.key for skill in self.skills}
-        for path, message in document_errors(cv._rule, raw, {queue.key}, skill_keys):
+        for problem in cv.rule_errors(raw, queue_keys={queue.key}, skill_keys=skill_keys):
+            path, message = problem.path, problem.message
             found = re.match(r"conditions\.(?:all|any)\[(\d+)\](?:\.(\w+))?", path)
             if found:
                 row = formset.forms[int(found.group(1))]
@@ -785,6 +779,6 @@ def condition_summary(conditions: Any) -> list[str]:
             continue
         op = str(cond.get("op", ""))
         label = str(OP_LABELS.get(op, op))
-        value = "" if op in ("exists", "not_exists") else f" {value_text(cond.get('value'))}"
+        value = "" if op in PRESENCE_OPS else f" {value_text(cond.get('value'))}"
         out.append(f"{cond.get('field')} {label}{value}")
     return out

@@ -1,4 +1,4 @@
-"""The four roles of DESIGN §2, as Django groups (created by a data migration)."""
+"""Who may open which portal page: the view decorators, on top of the roles of handoff/roles.py."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -8,31 +8,25 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-ADMIN = "admin"
-MAKER = "maker"
-ANALYST = "analyst"
-AGENT = "agent"
-ROLES = (ADMIN, MAKER, ANALYST, AGENT)
+from handoff.roles import ADMIN, AGENT, ANALYST, MAKER, ROLES, has_role, roles_of
+
+__all__ = [
+    "ADMIN",
+    "AGENT",
+    "ANALYST",
+    "AUTHORING",
+    "CONFIG_READERS",
+    "MAKER",
+    "ROLES",
+    "has_role",
+    "role_required",
+    "role_required_to_write",
+    "roles_of",
+]
 
 # Who may read configuration, and who may change which part of it.
 CONFIG_READERS = (ADMIN, MAKER, ANALYST)
 AUTHORING = (ADMIN, MAKER)
-
-
-def roles_of(user: Any) -> set[str]:
-    if not user.is_authenticated or not user.is_active:
-        return set()
-    cached = getattr(user, "_role_cache", None)
-    if cached is None:
-        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        if user.is_superuser:
-            cached.add(ADMIN)
-        user._role_cache = cached
-    return cached
-
-
-def has_role(user: Any, *roles: str) -> bool:
-    return bool(roles_of(user) & set(roles))
 
 
 def role_required(*roles: str) -> Callable:
@@ -70,36 +64,3 @@ def role_required_to_write(*, read: tuple[str, ...], write: tuple[str, ...]) -> 
         return wrapped
 
     return decorator
-
-
-_CONFIG = ["channel", "queue", "queuemembership", "bot", "skill", "agentskill"]
-_AUTHORED = ["topic", "topicnode", "contextfield", "escalationrule"]
-_READ_ALL = [*_CONFIG, *_AUTHORED, "configversion", "auditentry", "handoff", "handoffevent"]
-
-# Codenames of the handoff app's permissions each role's group holds (None: all of them).
-ROLE_PERMISSIONS: dict[str, list[str] | None] = {
-    ADMIN: None,
-    MAKER: [f"view_{m}" for m in _READ_ALL]
-    + [f"{a}_{m}" for a in ("add", "change", "delete") for m in _AUTHORED]
-    + ["add_configversion"],
-    ANALYST: [f"view_{m}" for m in _READ_ALL],
-    AGENT: ["view_handoff", "view_handoffevent", "change_handoff"],
-}
-
-
-def ensure_roles(**kwargs: Any) -> None:
-    """Create the role groups with their permissions if they are missing.
-
-    Runs after every migrate and after every database flush (post_migrate), so that tests
-    which flush the database between them still find the roles.
-    """
-    from django.contrib.auth.models import Group, Permission
-
-    handoff_perms = Permission.objects.filter(content_type__app_label="handoff")
-    for role, codenames in ROLE_PERMISSIONS.items():
-        group, created = Group.objects.get_or_create(name=role)
-        if created or not group.permissions.exists():
-            wanted = (
-                handoff_perms if codenames is None else handoff_perms.filter(codename__in=codenames)
-            )
-            group.permissions.set(wanted)

@@ -1,4 +1,5 @@
-"""Security middleware: the Content-Security-Policy header, and the login throttle."""
+"""Security: the Content-Security-Policy header, the client's address behind our proxies, and
+the counters in the cache behind the login throttle and the web chat's rate limits."""
 
 from collections.abc import Callable
 
@@ -24,15 +25,6 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-# Login throttling: failures counted per (username, client address) in the cache, so a
-# guesser can neither hammer one account from one place nor lock a user out everywhere.
-LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
-
-
-def _login_key(*, username: str, address: str) -> str:
-    return f"login-failures:{username.strip().lower()}:{address}"
-
-
 def client_address(request: HttpRequest) -> str:
     # X-Forwarded-For is whatever the client sent, plus one address per proxy on the way:
     # only the entries our own proxies appended (TRUSTED_PROXY_HOPS, counted from the right)
@@ -46,22 +38,49 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
+# -- counters in the cache -----------------------------------------------------------------------
+# Per process unless CACHE_URL points every web process at one Redis (README.md).
+
+
+def counter_increment(key: str, *, window_seconds: int) -> int:
+    """One more event under `key`: the events counted since the window began (at the first)."""
+    # add() starts the window on the first event; incr() keeps its expiry.
+    if cache.add(key, 1, timeout=window_seconds):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=window_seconds)
+        return 1
+
+
+def counter_value(key: str) -> int:
+    return cache.get(key, 0)
+
+
+def counter_clear(key: str) -> None:
+    cache.delete(key)
+
+
+# -- login throttling -----------------------------------------------------------------------------
+# Failures counted per (username, client address), so a guesser can neither hammer one account
+# from one place nor lock a user out everywhere.
+LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+
+
+def _login_key(*, username: str, address: str) -> str:
+    return f"login-failures:{username.strip().lower()}:{address}"
+
+
 def login_is_blocked(*, username: str, address: str) -> bool:
-    failures = cache.get(_login_key(username=username, address=address), 0)
+    failures = counter_value(_login_key(username=username, address=address))
     return failures >= settings.LOGIN_FAILURE_LIMIT
 
 
 def login_failure_record(*, username: str, address: str) -> int:
     key = _login_key(username=username, address=address)
-    # add() starts the window on the first failure; incr() keeps its expiry.
-    if cache.add(key, 1, timeout=LOGIN_FAILURE_WINDOW_SECONDS):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.add(key, 1, timeout=LOGIN_FAILURE_WINDOW_SECONDS)
-        return 1
+    return counter_increment(key, window_seconds=LOGIN_FAILURE_WINDOW_SECONDS)
 
 
 def login_failures_clear(*, username: str, address: str) -> None:
-    cache.delete(_login_key(username=username, address=address))
+    counter_clear(_login_key(username=username, address=address))

@@ -1,13 +1,20 @@
-"""Settings, configured only by environment variables (see README.md)."""
+"""Settings, configured only by environment variables (see README.md).
 
+Each variable is read by a typed helper below, which stops the process at start with a message
+naming the variable when its value is wrong.
+"""
+
+import logging
 import os
+import re
+import zoneinfo
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("HANDOFF_VAR_DIR", BASE_DIR / "var"))
 
 
 def env_str(name: str, default: str) -> str:
@@ -55,6 +62,53 @@ def env_int_list(name: str, default: str) -> list[int]:
     return values
 
 
+def env_choice(name: str, default: str, choices: Iterable[str]) -> str:
+    value = env_str(name, default)
+    allowed = list(choices)
+    if value not in allowed:
+        raise ImproperlyConfigured(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def env_log_level(name: str, default: str) -> str:
+    """A level name of Python's logging (any case): DEBUG, INFO, WARNING, ERROR, CRITICAL."""
+    value = env_str(name, default).strip().upper()
+    if value not in logging.getLevelNamesMapping():
+        raise ImproperlyConfigured(
+            f"{name}: expected a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL), "
+            f"got {os.environ.get(name)!r}"
+        )
+    return value
+
+
+# What DRF's throttles read: requests per second, minute, hour or day (only the unit's first
+# letter counts to DRF; these are the spellings README.md offers).
+RATE_RE = re.compile(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)s?")
+
+
+def env_rate(name: str, default: str) -> str:
+    value = env_str(name, default).strip()
+    if not RATE_RE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name}: expected N/s, N/min, N/hour or N/day (N at least 1), got {value!r}"
+        )
+    return value
+
+
+def env_time_zone(name: str, default: str) -> str:
+    value = env_str(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}: expected a time zone name such as Europe/Paris, got {value!r}"
+        ) from None
+    return value
+
+
+VAR_DIR = Path(env_str("HANDOFF_VAR_DIR", str(BASE_DIR / "var")))
+
+
 def parse_database_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -95,7 +149,7 @@ def parse_database_url(url: str) -> dict:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY: required when DEBUG is off")
@@ -131,7 +185,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.security.ContentSecurityPolicyMiddleware",
-    "handoff.logging.LogContextMiddleware",
+    "portal.middleware.LogContextMiddleware",
     "handoff.api.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -178,7 +232,7 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ja", "日本語")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -218,10 +272,14 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 # Login throttling (portal/security.py): failures per username and address in 15 minutes.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
 # Reverse proxies in front of the web processes that append to X-Forwarded-For (nginx: 1), so
-# the login throttle sees the client's address rather than the proxy's (docs/deploy.md).
+# the login throttle and the web chat's limits see the client's address rather than the
+# proxy's (portal/security.py client_address, docs/deploy.md).
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
+# The public demo web chat, per client address (portal/views/webchat.py, docs/conversations.md).
+WEBCHAT_MESSAGES_PER_MINUTE = env_int("WEBCHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
+WEBCHAT_CONVERSATIONS_PER_HOUR = env_int("WEBCHAT_CONVERSATIONS_PER_HOUR", 20, minimum=1)
 
-# 1 MiB request bodies (DESIGN §5); the API answers 413 past that.
+# 1 MiB request bodies (docs/api.md); the API answers 413 past that.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
@@ -235,7 +293,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Handoff Portal API",
-    "DESCRIPTION": "Hand a bot conversation to a human agent (DESIGN §5).",
+    "DESCRIPTION": "Hand a bot conversation to a human agent.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -290,7 +348,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-handoffs": {"task": "handoff.tasks.purge_expired", "schedule": 3600.0},
 }
 
-HANDOFF_API_RATE = env_str("HANDOFF_API_RATE", "1200/min")
+HANDOFF_API_RATE = env_rate("HANDOFF_API_RATE", "1200/min")
 HANDOFF_WEBHOOK_ALLOW_PRIVATE = env_bool("HANDOFF_WEBHOOK_ALLOW_PRIVATE", False)
 HANDOFF_WEBHOOK_RETRY_DELAYS = env_int_list(
     "HANDOFF_WEBHOOK_RETRY_DELAYS", "5,30,120,600,1800,7200,21600"
@@ -305,9 +363,8 @@ HANDOFF_RETENTION_DAYS = env_int("HANDOFF_RETENTION_DAYS", 90)
 
 # Every log line carries the handoff id in hand (handoff/logging.py); LOG_FORMAT=json writes
 # one JSON object per line for log collectors.
-LOG_FORMAT = env_str("LOG_FORMAT", "plain")
-if LOG_FORMAT not in ("plain", "json"):
-    raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
+LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -323,5 +380,5 @@ LOGGING = {
             "filters": ["handoff_context"],
         }
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

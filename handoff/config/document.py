@@ -1,4 +1,4 @@
-"""The config document (DESIGN §4): export, import, publish, roll back, audit.
+"""The config document (docs/config-format.md): export, import, publish, roll back, audit.
 
 The draft tables are the configuration makers and admins edit; `export_document` turns them
 into the canonical document and `import_document` replaces them with a document, all or
@@ -200,7 +200,7 @@ def _export_queue(q: Queue, members: list[dict]) -> dict:
         overflow = None
     delivery: dict = {"kind": q.delivery_kind}
     if q.delivery_kind == Queue.DeliveryKind.WEBHOOK:
-        delivery["url"] = q.webhook_url  # never the secret (DESIGN §4)
+        delivery["url"] = q.webhook_url  # never the secret (docs/config-format.md)
     return {
         "key": q.key,
         "name": q.name,

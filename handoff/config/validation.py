@@ -1,4 +1,4 @@
-"""Validating and normalising the config document (DESIGN §4, docs/config-format.md).
+"""Validating and normalising the config document (docs/config-format.md).
 
 `validate_document` checks everything a user can get wrong and returns the canonical form:
 every key present, defaults filled, lists in a deterministic order. It reports every error
@@ -11,16 +11,32 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
-
-from handoff.engine.conditions import compile_pattern
-from handoff.models import CHANNEL_KINDS, Bot, Handoff, QueueMembership, User
+from handoff.delivery.addresses import Refusal, private_allowed, url_refusal
+from handoff.engine.conditions import compile_pattern, to_bool
+from handoff.engine.hours import WEEKDAYS
+from handoff.engine.routing import TEMPLATE_RE
+from handoff.engine.vocabulary import (
+    AssignmentMethod,
+    ChannelKind,
+    DeliveryKind,
+    Distribution,
+    EscalationReason,
+    FieldType,
+    NodeType,
+    Operator,
+    OverflowAction,
+    SkillMatching,
+    Transform,
+    ValueType,
+    values,
+)
+from handoff.models import Bot, Handoff, QueueMembership, User
 
 FORMAT = "handoff-portal/config"
 VERSION = 1
@@ -42,35 +58,20 @@ SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")
 SKILL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
 VARIABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 TIME_RE = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DISTRIBUTIONS = ("push", "pick")
-ASSIGNMENTS = ("round_robin", "highest_capacity", "most_idle")
-SKILL_MATCHING = ("none", "exact", "closest")
-OVERFLOW_ACTIONS = ("transfer", "reject", "queue_anyway")
-NODE_TYPES = ("message", "question", "condition", "transfer", "end")
-VALUE_TYPES = ("text", "number", "boolean", "choice", "email", "phone")
-FIELD_TYPES = ("text", "number", "boolean", "datetime")
-TRANSFORMS = ("trim", "lower", "upper", "mask_all", "mask_keep_last4", "redact_email")
-OPS = (
-    "eq",
-    "ne",
-    "in",
-    "not_in",
-    "contains",
-    "starts_with",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "exists",
-    "not_exists",
-    "matches",
-)
+CHANNEL_KINDS = values(ChannelKind)
+DISTRIBUTIONS = values(Distribution)
+ASSIGNMENTS = values(AssignmentMethod)
+SKILL_MATCHING = values(SkillMatching)
+OVERFLOW_ACTIONS = values(OverflowAction)
+DELIVERY_KINDS = values(DeliveryKind)
+NODE_TYPES = values(NodeType)
+VALUE_TYPES = values(ValueType)
+FIELD_TYPES = values(FieldType)
+TRANSFORMS = values(Transform)
+OPS = values(Operator)
 RULE_FIELDS = ("topic", "topics", "channel", "locale", "reason", "bot", "transcript.turns")
 RULE_FIELD_PREFIXES = ("variables.", "context.")
 CUSTOMER_FIELDS = ("customer.id", "customer.name", "customer.email", "customer.phone")
-TRUE_WORDS = ("true", "yes", "1")
-FALSE_WORDS = ("false", "no", "0")
 
 # The system topics always exist; a document that leaves them out gets these.
 SYSTEM_TOPICS: dict[str, dict[str, Any]] = {
@@ -83,7 +84,7 @@ SYSTEM_TOPICS: dict[str, dict[str, Any]] = {
                 "id": "transfer",
                 "type": "transfer",
                 "agent_message": "",
-                "reason": "requested_by_customer",
+                "reason": EscalationReason.REQUESTED_BY_CUSTOMER.value,
             },
         ],
     },
@@ -96,7 +97,7 @@ SYSTEM_TOPICS: dict[str, dict[str, Any]] = {
                 "id": "transfer",
                 "type": "transfer",
                 "agent_message": "",
-                "reason": "not_understood",
+                "reason": EscalationReason.NOT_UNDERSTOOD.value,
             },
         ],
     },
@@ -251,23 +252,19 @@ class _Checker:
         value = self.text(value, path, max_len=2000, nullable=nullable)
         if not isinstance(value, str) or not value.strip():
             return value
-        # Read at call time: `make run` and tests allow local receivers (DESIGN §6).
-        allow_private = bool(getattr(settings, "HANDOFF_WEBHOOK_ALLOW_PRIVATE", False))
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname
-        except ValueError:
-            self.err(path, f"{_q(value)} is not a valid URL")
+        refused = url_refusal(value, allow_private=private_allowed())
+        if refused is None:
             return value
-        schemes = ("https", "http") if allow_private else ("https",)
-        if parts.scheme not in schemes:
+        if refused.reason == Refusal.INVALID:
+            self.err(path, f"{_q(value)} is not a valid URL")
+        elif refused.reason == Refusal.SCHEME:
             self.err(path, "must be an https:// URL")
-        elif not host:
+        elif refused.reason == Refusal.NO_HOST:
             self.err(path, f"{_q(value)} has no host")
-        elif not allow_private and _is_private_host(host):
+        else:
             self.err(
                 path,
-                f"{_q(host)} is a private or loopback address "
+                f"{_q(refused.host)} is a private or loopback address "
                 "(allowed only with HANDOFF_WEBHOOK_ALLOW_PRIVATE=1)",
             )
         return value
@@ -284,14 +281,6 @@ class _Checker:
                 seen[value] = path
 
 
-def _is_private_host(host: str) -> bool:
-    # One rule for forms, documents and sending (handoff/delivery/http.py): every IP spelling,
-    # and names resolving to private addresses.
-    from handoff.delivery.http import is_private_host
-
-    return is_private_host(host)
-
-
 def _valid_secret(value: Any) -> bool:
     if not isinstance(value, str) or not value.startswith("whsec_"):
         return False
@@ -303,7 +292,7 @@ def _valid_secret(value: Any) -> bool:
 
 
 def _convertible(value: Any, field_type: str) -> bool:
-    """Whether a context field default converts to the field's type (DESIGN §3)."""
+    """Whether a context field default converts to the field's type (docs/routing.md)."""
     if value is None:
         return True
     if field_type == "text":
@@ -316,9 +305,7 @@ def _convertible(value: Any, field_type: str) -> bool:
         except ValueError:
             return False
     if field_type == "boolean":
-        if isinstance(value, bool) or value in (0, 1):
-            return True
-        return isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS
+        return to_bool(value) is not None
     if field_type == "datetime":
         if not isinstance(value, str):
             return False
@@ -432,7 +419,7 @@ def _channel(c: _Checker, raw: Any, path: str) -> dict | None:
     return {
         "key": c.slug(d["key"], f"{path}.key"),
         "name": c.text(d["name"], f"{path}.name"),
-        "kind": c.choice(d["kind"], f"{path}.kind", tuple(CHANNEL_KINDS)),
+        "kind": c.choice(d["kind"], f"{path}.kind", CHANNEL_KINDS),
         "enabled": c.boolean(d["enabled"], f"{path}.enabled"),
     }
 
@@ -460,7 +447,7 @@ QUEUE_SPEC: dict[str, Any] = {
     "fallback": False,
     "hours": None,
     "overflow": None,
-    "delivery": {"kind": "agents"},
+    "delivery": {"kind": DeliveryKind.AGENTS.value},
     "skill_matching": "none",
     "skill_relax_after_seconds": None,
     "members": [],
@@ -627,7 +614,7 @@ def _overflow_action(c: _Checker, raw: Any, path: str) -> dict | None:
     if d is None:
         return None
     action = c.choice(d["action"], f"{path}.action", OVERFLOW_ACTIONS, nullable=True)
-    # A null action means queue_anyway (DESIGN §3); the canonical form spells it out.
+    # A null action means queue_anyway; the canonical form spells it out.
     action = "queue_anyway" if action is None else action
     message = c.text(d["message"], f"{path}.message", max_len=2000, nullable=True, blank=True)
     if message == "":
@@ -652,15 +639,15 @@ def _delivery(c: _Checker, raw: Any, path: str) -> dict | None:
     if kind is MISSING:
         c.err(f"{path}.kind", "is required")
         return None
-    if kind == "agents":
+    if kind == DeliveryKind.AGENTS:
         c.obj(raw, path, {"kind": REQUIRED})
-        return {"kind": "agents"}
-    if kind != "webhook":
-        c.err(f"{path}.kind", f"must be one of agents, webhook, not {_q(kind)}")
+        return {"kind": DeliveryKind.AGENTS.value}
+    if kind != DeliveryKind.WEBHOOK:
+        c.err(f"{path}.kind", f"must be one of {', '.join(DELIVERY_KINDS)}, not {_q(kind)}")
         return None
     d = c.obj(raw, path, {"kind": REQUIRED, "url": REQUIRED, "secret": MISSING})
     assert d is not None
-    out = {"kind": "webhook", "url": c.url(d["url"], f"{path}.url")}
+    out = {"kind": DeliveryKind.WEBHOOK.value, "url": c.url(d["url"], f"{path}.url")}
     secret = d["secret"]
     if secret is not MISSING:
         if not _valid_secret(secret):
@@ -750,8 +737,6 @@ def _skill_levels(
     for skill, level in raw.items():
         if templates and "{" in skill:
             # A rule's key may be filled from the request: "language:{context.Language}".
-            from handoff.engine.routing import TEMPLATE_RE
-
             shape = TEMPLATE_RE.sub("x", skill)
             if "{" in shape or "}" in shape or not SKILL_RE.fullmatch(shape):
                 c.err(
@@ -1002,7 +987,7 @@ def _conditions(c: _Checker, raw: Any, path: str) -> dict | None:
         if d is None:
             continue
         field = d["field"]
-        if field is not MISSING and not _valid_rule_field(field):
+        if field is not MISSING and not is_rule_field(field):
             c.err(
                 f"{ipath}.field",
                 f"unknown field {_q(field)} (use {', '.join(RULE_FIELDS)}, variables.X, "
@@ -1014,7 +999,7 @@ def _conditions(c: _Checker, raw: Any, path: str) -> dict | None:
     return {mode: items}
 
 
-def _valid_rule_field(field: Any) -> bool:
+def is_rule_field(field: Any) -> bool:
     if not isinstance(field, str):
         return False
     if field in RULE_FIELDS or field in CUSTOMER_FIELDS:
@@ -1067,3 +1052,29 @@ def _check_database(
     busy = Bot.objects.exclude(key__in=kept).filter(pk__in=Handoff.objects.values("bot_id"))
     for key in busy.values_list("key", flat=True):
         c.err("bots", f'bot "{key}" has handoffs and cannot be removed; keep it in the document')
+
+
+# -- one item at a time, for the portal's forms ---------------------------------------------------
+
+
+def _item_errors(check: Callable[..., Any], raw: Any, *args: Any) -> list[ConfigError]:
+    c = _Checker(create_users=False)
+    check(c, raw, "$", *args)
+    return [ConfigError(e.path.removeprefix("$").lstrip("."), e.message) for e in c.errors]
+
+
+def node_errors(raw: dict[str, Any]) -> list[ConfigError]:
+    """The document's checks of one topic node; paths are relative to the node ("op")."""
+    return _item_errors(_node, raw)
+
+
+def context_field_errors(raw: dict[str, Any]) -> list[ConfigError]:
+    """The document's checks of one context field; paths are relative to the field."""
+    return _item_errors(_context_field, raw)
+
+
+def rule_errors(
+    raw: dict[str, Any], *, queue_keys: set[str], skill_keys: set[str]
+) -> list[ConfigError]:
+    """The document's checks of one rule; paths are relative to it ("conditions.all[0].op")."""
+    return _item_errors(_rule, raw, queue_keys, skill_keys)

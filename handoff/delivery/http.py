@@ -1,14 +1,13 @@
-"""Outbound HTTP for webhooks and status callbacks (DESIGN §6).
+"""Outbound HTTP for webhooks and status callbacks (docs/delivery.md).
 
-Standard Webhooks signing, the target check (https and public addresses only unless
-HANDOFF_WEBHOOK_ALLOW_PRIVATE), one POST that never follows redirects, and the classification
-of its outcome. No database access here: the callers record what happened.
+Standard Webhooks signing, the target check (the rule of handoff/delivery/addresses.py, against
+every address the name resolves to), one POST that never follows redirects, and the
+classification of its outcome. No database access here: the callers record what happened.
 """
 
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import random
 import socket
@@ -23,6 +22,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+
+from handoff.delivery.addresses import (
+    Refusal,
+    allowed_schemes,
+    is_public_address,
+    private_allowed,
+    url_refusal,
+)
 
 USER_AGENT = "HandoffPortal-Webhooks/1.0"
 
@@ -76,69 +83,29 @@ def signed_headers(*, secret: bytes, msg_id: str, body: bytes, timestamp: int | 
     }
 
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever its spelling
-    return ip.is_global and not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
-def is_private_host(host: str) -> bool:
-    """Whether a URL's host is, or now resolves to, an address that is not public.
-
-    For configuration time (forms, config documents): IP literals in every form the resolver
-    accepts (2130706433, 0177.0.0.1, 0x7f000001, 127.1) are read as the address they mean, and
-    names are resolved; a name that does not resolve now passes, since check_target() checks
-    every address again before each request.
-    """
-    name = host.rstrip(".").lower()
-    if not name or name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        addresses = [str(ipaddress.ip_address(name))]
-    except ValueError:
-        try:
-            addresses = [socket.inet_ntoa(socket.inet_aton(name))]
-        except OSError:
-            try:
-                infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError):
-                return False
-            addresses = [str(info[4][0]) for info in infos]
-    return any(not is_public_address(address) for address in addresses)
-
-
 def check_target(url: str, *, allow_private: bool) -> Target:
     """Resolve the URL's host and check every address it resolves to.
 
     Raises TargetRefused for a URL that may not be called, OSError when the name does not
     resolve (a temporary failure, retried).
     """
-    parts = urlsplit(url)
-    allowed = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in allowed or not parts.hostname:
+    refused = url_refusal(url, allow_private=allow_private, resolve=False)
+    if refused is not None and refused.reason == Refusal.PRIVATE:
+        raise TargetRefused(f"{refused.host} resolves to a non-public address (loopback)")
+    if refused is not None:
+        allowed = allowed_schemes(allow_private=allow_private)
         raise TargetRefused(f"only {' or '.join(allowed)} URLs may be called: {url}")
-    host = parts.hostname
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    name = host.rstrip(".").lower()
-    if not allow_private and (name == "localhost" or name.endswith(".localhost")):
-        # Whatever the resolver says (RFC 6761: these names are loopback).
-        raise TargetRefused(f"{host} resolves to a non-public address (loopback)")
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise OSError(f"{host} does not resolve")
     if not allow_private:
-        refused = [a for a in addresses if not is_public_address(a)]
-        if refused:
-            raise TargetRefused(f"{host} resolves to a non-public address ({refused[0]})")
+        non_public = [a for a in addresses if not is_public_address(a)]
+        if non_public:
+            raise TargetRefused(f"{host} resolves to a non-public address ({non_public[0]})")
     # Connect to the address just checked, so a second DNS answer cannot point elsewhere.
     address = addresses[0]
     literal = f"[{address}]" if ":" in address else address
@@ -174,7 +141,7 @@ def post(*, url: str, body: bytes, headers: dict[str, str]) -> Result:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        target = check_target(url, allow_private=settings.HANDOFF_WEBHOOK_ALLOW_PRIVATE)
+        target = check_target(url, allow_private=private_allowed())
     except TargetRefused as exc:
         return Result(Outcome.FAIL, error=f"target refused: {exc}", elapsed_ms=took())
     except (OSError, UnicodeError) as exc:

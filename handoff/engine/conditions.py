@@ -1,4 +1,4 @@
-"""Rule conditions: type-aware values and the operators of DESIGN §3. Pure, no I/O.
+"""Rule conditions: type-aware values and the operators of docs/routing.md. Pure, no I/O.
 
 A condition is compiled once per published snapshot (`compile_condition`), then evaluated per
 request against plain values. Comparisons are type-aware: a number sent as "250" compares as a
@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from handoff.engine.vocabulary import Operator
 
 try:  # The parser moved in Python 3.11; only the regex safety check uses it.
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
@@ -434,23 +436,21 @@ def _exists(actual: Any) -> bool:
     return True
 
 
-OP_WORDS = {
-    "eq": "equals",
-    "ne": "does not equal",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "starts_with": "starts with",
-    "gt": "is greater than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-    "exists": "has a value",
-    "not_exists": "has no value",
-    "matches": "matches",
+OP_WORDS: dict[str, str] = {
+    Operator.EQ: "equals",
+    Operator.NE: "does not equal",
+    Operator.IN: "is one of",
+    Operator.NOT_IN: "is none of",
+    Operator.CONTAINS: "contains",
+    Operator.STARTS_WITH: "starts with",
+    Operator.GT: "is greater than",
+    Operator.GTE: "is at least",
+    Operator.LT: "is less than",
+    Operator.LTE: "is at most",
+    Operator.EXISTS: "has a value",
+    Operator.NOT_EXISTS: "has no value",
+    Operator.MATCHES: "matches",
 }
-
-REQUEST_FIELDS = ("topic", "topics", "channel", "locale", "reason", "bot", "transcript.turns")
 
 
 def resolve_field(name: str) -> tuple[str, str]:

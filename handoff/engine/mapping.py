@@ -1,4 +1,4 @@
-"""Context mapping (DESIGN §3 "Context field"): system fields, types, transforms, masking.
+"""Context mapping (docs/routing.md "Context fields"): system fields, types, transforms, masking.
 
 Pure: plain request data in, mapped values out. Rules see `values` (converted, before masking);
 everything stored or delivered goes through the `Masker`, which replaces a masked value wherever
@@ -19,8 +19,9 @@ from handoff.engine.conditions import (
     to_datetime,
     to_number,
 )
+from handoff.engine.vocabulary import FieldType, Transform
 
-MASKS = ("mask_all", "mask_keep_last4", "redact_email")
+MASKS = frozenset({Transform.MASK_ALL, Transform.MASK_KEEP_LAST4, Transform.REDACT_EMAIL})
 CUSTOMER_KEYS = ("id", "name", "email", "phone")
 CUSTOMER_SPEAKERS = frozenset(("customer", "user"))
 # Masked values shorter than this are replaced in free text only where they stand alone
@@ -51,7 +52,7 @@ def compile_fields(raw: Any) -> tuple[FieldSpec, ...]:
             FieldSpec(
                 source=str(item.get("source") or ""),
                 target=item["target"],
-                type=str(item.get("type") or "text"),
+                type=str(item.get("type") or FieldType.TEXT),
                 required=item.get("required") is True,
                 default=item.get("default"),
                 transform=item.get("transform") if isinstance(item.get("transform"), str) else None,
@@ -109,12 +110,12 @@ def system_fields(request: dict[str, Any], *, bot_key: str) -> dict[str, Any]:
 def mask(text: str, how: str) -> str:
     # Surrounding blanks are not part of a secret; masking them would only garble the hint.
     text = text.strip()
-    if how == "mask_keep_last4":
+    if how == Transform.MASK_KEEP_LAST4:
         # Showing four characters of a short value would show most of it: mask it all.
         if len(text) < 8:
             return "*" * len(text)
         return "*" * (len(text) - 4) + text[-4:]
-    if how == "redact_email":
+    if how == Transform.REDACT_EMAIL:
         local, at, domain = text.rpartition("@")
         if not at or not local or not domain:
             return "*" * len(text)
@@ -247,35 +248,35 @@ def _as_text(value: Any) -> str:
 
 
 def convert(value: Any, spec: FieldSpec) -> Any:
-    """The value in the field's type (DESIGN §3), with its text transform; raises Invalid."""
+    """The value in the field's type, with its text transform; raises Invalid."""
     kind = spec.type
-    if kind == "number":
+    if kind == FieldType.NUMBER:
         number = to_number(value) if not isinstance(value, datetime) else None
         if number is None:
             raise Invalid("is not a number")
         return number
-    if kind == "boolean":
+    if kind == FieldType.BOOLEAN:
         flag = to_bool(value)
         if flag is None:
             raise Invalid("is not a boolean (true/false, yes/no, 1/0)")
         return flag
-    if kind == "datetime":
+    if kind == FieldType.DATETIME:
         moment = to_datetime(value)
         if moment is None:
             raise Invalid("is not an ISO-8601 date and time")
         return moment
     text = _as_text(value)
-    if spec.transform == "trim":
+    if spec.transform == Transform.TRIM:
         text = text.strip()
-    elif spec.transform == "lower":
+    elif spec.transform == Transform.LOWER:
         text = text.lower()
-    elif spec.transform == "upper":
+    elif spec.transform == Transform.UPPER:
         text = text.upper()
     return text
 
 
 def _length_of(value: Any, converted: Any, spec: FieldSpec) -> int:
-    if spec.type == "text" and isinstance(converted, str):
+    if spec.type == FieldType.TEXT and isinstance(converted, str):
         return len(converted)
     return len(value) if isinstance(value, str) else 0
 
@@ -317,7 +318,7 @@ def _mask_field(spec: FieldSpec, raw: Any, converted: Any, mapped: Mapped) -> An
     text = text_form(converted)
     if text is None:
         text = _as_text(converted)
-    masked = mask(text, spec.transform or "mask_all")
+    masked = mask(text, spec.transform or Transform.MASK_ALL)
     for secret in _secret_forms(raw) + _secret_forms(converted):
         mapped.masker.add(secret, masked)
     return masked
@@ -363,7 +364,7 @@ def _map_field(
     if masked and not _is_empty(raw):
         # Even a value we cannot use is a secret: it must not stay readable anywhere.
         for secret in _secret_forms(raw):
-            mapped.masker.add(secret, mask(secret, spec.transform or "mask_all"))
+            mapped.masker.add(secret, mask(secret, spec.transform or Transform.MASK_ALL))
     problem: str | None = None
     if _is_empty(raw):
         problem = "is missing"
@@ -374,7 +375,7 @@ def _map_field(
                 raise Invalid(f"is longer than {spec.max_length} characters")
         except Invalid as exc:
             problem = str(exc)
-    if problem is None and spec.type == "text" and converted == "":
+    if problem is None and spec.type == FieldType.TEXT and converted == "":
         # Blank after trimming is no value at all, like an absent one.
         problem, raw = "is missing", None
     if problem is None:

@@ -24,7 +24,14 @@ from handoff.engine.mapping import (
     map_context,
     system_fields,
 )
+from handoff.engine.vocabulary import HandoffStatus, OverflowAction
 
+# Plain strings, as the decision and its explanation are stored as JSON.
+QUEUED = HandoffStatus.QUEUED.value
+REJECTED = HandoffStatus.REJECTED.value
+TRANSFER = OverflowAction.TRANSFER.value
+REJECT = OverflowAction.REJECT.value
+QUEUE_ANYWAY = OverflowAction.QUEUE_ANYWAY.value
 DEFAULT_REJECT_MESSAGE = "Sorry, nobody can take your conversation right now."
 TEMPLATE_RE = re.compile(r"\{(context|variables|customer)\.([^{}\s]{1,200})\}")
 
@@ -141,7 +148,7 @@ def _action(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     return {
-        "action": raw.get("action") or "queue_anyway",
+        "action": raw.get("action") or QUEUE_ANYWAY,
         "message": raw.get("message"),
         "queue": raw.get("queue"),
     }
@@ -291,7 +298,7 @@ def decide(
     agent_message = _agent_message(rule, mapped, masked_variables, masked_customer, request)
     priority = rule.priority if rule is not None and rule.priority is not None else queue.priority
     required_skills = _required_skills(plan, rule, sources, masker, explanation)
-    if status == "queued":
+    if status == QUEUED:
         text = f"Queued in {queue.name} ({queue.key}) with priority {priority}."
     else:
         text = f"Rejected by {queue.name} ({queue.key}); the customer is told: {message}"
@@ -416,29 +423,29 @@ def _place(
             queue, queue_states.get(queue.key) or QueueState(), now, explanation
         )
         if action is None:
-            return "queued", queue, None
+            return QUEUED, queue, None
         kind = action["action"]
-        if kind == "reject":
+        if kind == REJECT:
             message = action.get("message") or DEFAULT_REJECT_MESSAGE
             explanation.append(
                 {
                     "step": "overflow",
                     "queue": queue.key,
                     "when": when,
-                    "action": "reject",
+                    "action": REJECT,
                     "text": f"Overflow of {queue.key} ({when}): reject.",
                 }
             )
-            return "rejected", queue, message
+            return REJECTED, queue, message
         target = action.get("queue")
-        entry = {"step": "overflow", "queue": queue.key, "when": when, "action": "transfer"}
+        entry = {"step": "overflow", "queue": queue.key, "when": when, "action": TRANSFER}
         if not isinstance(target, str) or target not in plan.queues:
             entry["text"] = (
                 f"Overflow of {queue.key} ({when}): transfer to unknown queue {target}; "
                 f"queued in {queue.key} anyway."
             )
             explanation.append(entry)
-            return "queued", queue, None
+            return QUEUED, queue, None
         if target in visited:
             chain = " -> ".join([*visited, target])
             entry["text"] = (
@@ -446,7 +453,7 @@ def _place(
                 f"queued in {queue.key} anyway."
             )
             explanation.append(entry)
-            return "queued", queue, None
+            return QUEUED, queue, None
         entry["target"] = target
         entry["text"] = f"Overflow of {queue.key} ({when}): transfer to {target}."
         explanation.append(entry)
@@ -521,14 +528,14 @@ def _check_queue(
 def _act(
     queue: CompiledQueue, action: dict[str, Any] | None, when: str, explanation: list[dict]
 ) -> dict[str, Any] | None:
-    if action is None or action["action"] not in ("transfer", "reject"):
+    if action is None or action["action"] not in (TRANSFER, REJECT):
         how = "no overflow set" if action is None else "overflow queue_anyway"
         explanation.append(
             {
                 "step": "overflow",
                 "queue": queue.key,
                 "when": when,
-                "action": "queue_anyway",
+                "action": QUEUE_ANYWAY,
                 "text": f"Overflow of {queue.key} ({when}): {how}, so it queues anyway.",
             }
         )

@@ -1,9 +1,10 @@
 """Writes behind the makers' authoring pages: topics and their nodes, context fields, rules.
 
 Every function records an audit entry. Inputs are validated by portal/maker_forms.py (the
-edge); these functions trust them, except for "is it still used?" checks that depend on other
-rows: renaming or deleting something a rule, mapping or topic uses raises InUseError, whose
-`references` list what uses it.
+edge) and arrive as plain values and row ids; these functions trust them, except for "is it
+still used?" checks that depend on other rows, made inside the transaction that changes the row
+while it is locked: renaming or deleting something a rule, mapping or topic uses raises
+InUseError, whose `references` list what uses it.
 """
 
 from collections.abc import Iterable
@@ -135,16 +136,18 @@ def topic_create(*, user: User, key: str, name: str, trigger_phrases: list[str])
 
 
 def topic_update(
-    *, user: User, topic: Topic, key: str, name: str, trigger_phrases: list[str]
+    *, user: User, topic_id: int, key: str, name: str, trigger_phrases: list[str]
 ) -> Topic:
-    old_key = Topic.objects.filter(pk=topic.pk).values_list("key", flat=True).get()
-    if key != old_key:
-        refs = topic_references(old_key)
-        if topic.is_system:
-            refs.insert(0, "it is a system topic")
-        if refs:
-            raise InUseError(refs)
+    """Holds the topic's row lock while it checks that a new key leaves nothing behind."""
     with transaction.atomic():
+        topic = Topic.objects.select_for_update().get(pk=topic_id)
+        old_key = topic.key
+        if key != old_key:
+            refs = topic_references(old_key)
+            if topic.is_system:
+                refs.insert(0, "it is a system topic")
+            if refs:
+                raise InUseError(refs)
         topic.key, topic.name, topic.trigger_phrases = key, name, trigger_phrases
         topic.save(update_fields=["key", "name", "trigger_phrases"])
         audit(
@@ -157,13 +160,15 @@ def topic_update(
     return topic
 
 
-def topic_delete(*, user: User, topic: Topic) -> None:
-    refs = topic_references(topic.key)
-    if topic.is_system or topic.key in SYSTEM_TOPICS:
-        refs.insert(0, "it is a system topic, which always exists")
-    if refs:
-        raise InUseError(refs)
+def topic_delete(*, user: User, topic_id: int) -> None:
+    """Holds the topic's row lock while it checks that nothing uses it."""
     with transaction.atomic():
+        topic = Topic.objects.select_for_update().get(pk=topic_id)
+        refs = topic_references(topic.key)
+        if topic.is_system or topic.key in SYSTEM_TOPICS:
+            refs.insert(0, "it is a system topic, which always exists")
+        if refs:
+            raise InUseError(refs)
         key = topic.key
         topic.delete()
         audit(user=user, action="delete", object_type="topic", object_key=key)
@@ -173,11 +178,16 @@ def _node_detail(node: TopicNode) -> dict[str, Any]:
     return {"node": node.node_id, "type": node.type}
 
 
-def topic_node_add(*, user: User, topic: Topic, values: dict[str, Any]) -> TopicNode:
+def _locked_node(node_pk: int) -> TopicNode:
+    """The node with its topic, both rows locked (FOR UPDATE covers every joined table)."""
+    return TopicNode.objects.select_for_update().select_related("topic").get(pk=node_pk)
+
+
+def topic_node_add(*, user: User, topic_id: int, values: dict[str, Any]) -> TopicNode:
     """Append a node; `values` maps TopicNode fields (node_id, type, text, ...) to values."""
     with transaction.atomic():
         # Lock the topic: two makers adding at once must not take the same position.
-        Topic.objects.select_for_update().filter(pk=topic.pk).get()
+        topic = Topic.objects.select_for_update().get(pk=topic_id)
         last = topic.nodes.aggregate(last=Max("position"))["last"]
         node = TopicNode.objects.create(
             topic=topic, position=0 if last is None else last + 1, **values
@@ -192,21 +202,23 @@ def topic_node_add(*, user: User, topic: Topic, values: dict[str, Any]) -> Topic
     return node
 
 
-def topic_node_update(*, user: User, node: TopicNode, values: dict[str, Any]) -> TopicNode:
-    stored = TopicNode.objects.get(pk=node.pk)
-    refs = []
-    if values.get("node_id", stored.node_id) != stored.node_id:
-        refs += _goto_references(stored.topic, stored.node_id, exclude_node=stored.pk)
-    # A question that stops setting its variable leaves whatever reads it with nothing.
-    still_sets = (
-        values.get("type", stored.type) == TopicNode.Type.QUESTION
-        and values.get("variable", stored.variable) == stored.variable
-    )
-    if stored.type == TopicNode.Type.QUESTION and stored.variable and not still_sets:
-        refs += variable_references(stored.variable, exclude_node=stored.pk)
-    if refs:
-        raise InUseError(refs)
+def topic_node_update(*, user: User, node_pk: int, values: dict[str, Any]) -> TopicNode:
+    """Holds the topic's and the node's row locks while it checks what reads the node."""
     with transaction.atomic():
+        node = _locked_node(node_pk)
+        old_node = node.node_id
+        refs = []
+        if values.get("node_id", old_node) != old_node:
+            refs += _goto_references(node.topic, old_node, exclude_node=node.pk)
+        # A question that stops setting its variable leaves whatever reads it with nothing.
+        still_sets = (
+            values.get("type", node.type) == TopicNode.Type.QUESTION
+            and values.get("variable", node.variable) == node.variable
+        )
+        if node.type == TopicNode.Type.QUESTION and node.variable and not still_sets:
+            refs += variable_references(node.variable, exclude_node=node.pk)
+        if refs:
+            raise InUseError(refs)
         for field, value in values.items():
             setattr(node, field, value)
         node.save(update_fields=list(values))
@@ -215,19 +227,21 @@ def topic_node_update(*, user: User, node: TopicNode, values: dict[str, Any]) ->
             action="update",
             object_type="topic_node",
             object_key=node.topic.key,
-            detail={**_node_detail(node), "old_node": stored.node_id},
+            detail={**_node_detail(node), "old_node": old_node},
         )
     return node
 
 
-def topic_node_delete(*, user: User, node: TopicNode) -> None:
-    refs = _goto_references(node.topic, node.node_id, exclude_node=node.pk)
-    if node.type == TopicNode.Type.QUESTION and node.variable:
-        refs += variable_references(node.variable, exclude_node=node.pk)
-    if refs:
-        raise InUseError(refs)
-    topic = node.topic
+def topic_node_delete(*, user: User, node_pk: int) -> None:
+    """Holds the topic's and the node's row locks while it checks what reads the node."""
     with transaction.atomic():
+        node = _locked_node(node_pk)
+        refs = _goto_references(node.topic, node.node_id, exclude_node=node.pk)
+        if node.type == TopicNode.Type.QUESTION and node.variable:
+            refs += variable_references(node.variable, exclude_node=node.pk)
+        if refs:
+            raise InUseError(refs)
+        topic = node.topic
         detail = _node_detail(node)
         node.delete()
         _renumber(TopicNode, list(topic.nodes.order_by("position", "id")), "position", start=0)
@@ -240,13 +254,12 @@ def topic_node_delete(*, user: User, node: TopicNode) -> None:
         )
 
 
-def topic_node_move(*, user: User, node: TopicNode, offset: int) -> None:
+def topic_node_move(*, user: User, node_pk: int, offset: int) -> None:
     """Move a node `offset` places (-1 up, 1 down); moving past either end does nothing."""
-    topic = node.topic
     with transaction.atomic():
-        Topic.objects.select_for_update().filter(pk=topic.pk).get()
+        topic = _locked_node(node_pk).topic
         nodes = list(topic.nodes.order_by("position", "id"))
-        if not _move(nodes, node.pk, offset):
+        if not _move(nodes, node_pk, offset):
             return
         _renumber(TopicNode, nodes, "position", start=0)
         audit(
@@ -293,15 +306,15 @@ def context_field_create(*, user: User, values: dict[str, Any]) -> ContextField:
     return field
 
 
-def context_field_update(
-    *, user: User, field: ContextField, values: dict[str, Any]
-) -> ContextField:
-    old_target = ContextField.objects.filter(pk=field.pk).values_list("target", flat=True).get()
-    if values.get("target", old_target) != old_target:
-        refs = context_field_references(old_target)
-        if refs:
-            raise InUseError(refs)
+def context_field_update(*, user: User, field_id: int, values: dict[str, Any]) -> ContextField:
+    """Holds the field's row lock while it checks that a new target leaves nothing behind."""
     with transaction.atomic():
+        field = ContextField.objects.select_for_update().get(pk=field_id)
+        old_target = field.target
+        if values.get("target", old_target) != old_target:
+            refs = context_field_references(old_target)
+            if refs:
+                raise InUseError(refs)
         for name, value in values.items():
             setattr(field, name, value)
         field.save(update_fields=list(values))
@@ -315,27 +328,30 @@ def context_field_update(
     return field
 
 
-def context_field_delete(*, user: User, field: ContextField) -> None:
-    refs = context_field_references(field.target)
-    if refs:
-        raise InUseError(refs)
+def context_field_delete(*, user: User, field_id: int) -> None:
+    """Holds the field's row lock while it checks that nothing reads it."""
     with transaction.atomic():
+        field = ContextField.objects.select_for_update().get(pk=field_id)
+        refs = context_field_references(field.target)
+        if refs:
+            raise InUseError(refs)
         target = field.target
         field.delete()
         audit(user=user, action="delete", object_type="context_field", object_key=target)
 
 
-def context_field_move(*, user: User, field: ContextField, offset: int) -> None:
+def context_field_move(*, user: User, field_id: int, offset: int) -> None:
     with transaction.atomic():
         rows = list(ContextField.objects.select_for_update().order_by("position", "id"))
-        if not _move(rows, field.pk, offset):
+        if not _move(rows, field_id, offset):
             return
         _renumber(ContextField, rows, "position", start=0)
+        moved = next(row for row in rows if row.pk == field_id)
         audit(
             user=user,
             action="reorder",
             object_type="context_field",
-            object_key=field.target,
+            object_key=moved.target,
             detail={"order": [f.target for f in rows]},
         )
 
@@ -359,9 +375,10 @@ def rule_create(*, user: User, values: dict[str, Any]) -> EscalationRule:
     return rule
 
 
-def rule_update(*, user: User, rule: EscalationRule, values: dict[str, Any]) -> EscalationRule:
-    old_name = EscalationRule.objects.filter(pk=rule.pk).values_list("name", flat=True).get()
+def rule_update(*, user: User, rule_id: int, values: dict[str, Any]) -> EscalationRule:
     with transaction.atomic():
+        rule = EscalationRule.objects.select_for_update().get(pk=rule_id)
+        old_name = rule.name
         for name, value in values.items():
             setattr(rule, name, value)
         rule.save(update_fields=list(values))
@@ -375,8 +392,9 @@ def rule_update(*, user: User, rule: EscalationRule, values: dict[str, Any]) -> 
     return rule
 
 
-def rule_set_enabled(*, user: User, rule: EscalationRule, enabled: bool) -> EscalationRule:
+def rule_set_enabled(*, user: User, rule_id: int, enabled: bool) -> EscalationRule:
     with transaction.atomic():
+        rule = EscalationRule.objects.select_for_update().get(pk=rule_id)
         rule.enabled = enabled
         rule.save(update_fields=["enabled"])
         audit(
@@ -388,24 +406,26 @@ def rule_set_enabled(*, user: User, rule: EscalationRule, enabled: bool) -> Esca
     return rule
 
 
-def rule_delete(*, user: User, rule: EscalationRule) -> None:
+def rule_delete(*, user: User, rule_id: int) -> None:
     with transaction.atomic():
+        rule = EscalationRule.objects.select_for_update().get(pk=rule_id)
         name = rule.name
         rule.delete()
         audit(user=user, action="delete", object_type="rule", object_key=name)
 
 
-def rule_move(*, user: User, rule: EscalationRule, offset: int) -> None:
+def rule_move(*, user: User, rule_id: int, offset: int) -> None:
     """Move a rule `offset` places in the evaluation order; the orders become 1..n."""
     with transaction.atomic():
         rules = list(EscalationRule.objects.select_for_update().order_by("order", "id"))
-        if not _move(rules, rule.pk, offset):
+        if not _move(rules, rule_id, offset):
             return
         _renumber(EscalationRule, rules, "order", start=1)
+        moved = next(rule for rule in rules if rule.pk == rule_id)
         audit(
             user=user,
             action="reorder",
             object_type="rule",
-            object_key=rule.name,
+            object_key=moved.name,
             detail={"order": [r.name for r in rules]},
         )

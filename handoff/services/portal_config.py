@@ -1,7 +1,9 @@
 """Writes behind the admin pages of the portal: channels, queues, bots and keys, users.
 
-Every function records an audit entry. Inputs are validated by the portal's forms (the edge);
-these functions trust them, except for "is it still used?" checks that depend on other rows.
+Every function records an audit entry. Inputs are validated by the portal's forms (the edge)
+and arrive as plain values and row ids; these functions trust them, except for "is it still
+used?" checks that depend on other rows, made inside the transaction that changes the row
+while it is locked.
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from django.utils.translation import ngettext
 
 from handoff.config.document import audit
 from handoff.crypto import new_api_key, new_webhook_secret
+from handoff.errors import Conflict
 from handoff.models import (
     AgentSkill,
     ApiKey,
@@ -27,14 +30,14 @@ from handoff.models import (
     Skill,
     User,
 )
-from portal.roles import ROLES
+from handoff.roles import ROLES, roles_forget
 
 
-class InUseError(Exception):
+class InUseError(Conflict):
     """The object is still used; `references` says by what, in words a user understands."""
 
     def __init__(self, references: list[str]) -> None:
-        super().__init__("; ".join(references))
+        super().__init__("; ".join(references), code="in_use", fields={"references": references})
         self.references = references
 
 
@@ -55,9 +58,9 @@ def _conditions_mention(conditions: Any, field: str, value: str) -> bool:
     return False
 
 
-def channel_references(channel: Channel, *, key: str | None = None) -> list[str]:
-    """What uses the channel; `key` is the stored key when `channel` holds an unsaved edit."""
-    key = key or channel.key
+def channel_references(channel: Channel) -> list[str]:
+    """What uses the channel."""
+    key = channel.key
     bots = channel.bots.order_by("key").values_list("name", flat=True)
     refs = [_("bot “%(name)s”") % {"name": name} for name in bots]
     # Rules name channels by key inside their JSON conditions, so no foreign key protects them.
@@ -96,9 +99,9 @@ def bot_references(bot: Bot) -> list[str]:
     return []
 
 
-def skill_references(skill: Skill, *, key: str | None = None) -> list[str]:
-    """Rules requiring the skill (by key, inside JSON); `key` is the stored key when editing."""
-    key = key or skill.key
+def skill_references(skill: Skill) -> list[str]:
+    """Rules requiring the skill (by key, inside JSON)."""
+    key = skill.key
     return [
         _("rule “%(name)s”") % {"name": rule.name}
         for rule in EscalationRule.objects.only("name", "require_skills")
@@ -120,14 +123,18 @@ def channel_create(*, user: User, key: str, name: str, kind: str, enabled: bool)
     return channel
 
 
-def channel_update(*, user: User, channel: Channel, changes: dict[str, Any]) -> Channel:
-    """`changes` maps field names (key, name, kind, enabled) to their new values."""
-    old_key = Channel.objects.filter(pk=channel.pk).values_list("key", flat=True).get()
-    if changes.get("key", old_key) != old_key:
-        refs = channel_references(channel, key=old_key)
-        if refs:
-            raise InUseError(refs)
+def channel_update(*, user: User, channel_id: int, changes: dict[str, Any]) -> Channel:
+    """`changes` maps field names (key, name, kind, enabled) to their new values.
+
+    Holds the channel's row lock while it checks that a new key leaves nothing behind.
+    """
     with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel_id)
+        old_key = channel.key
+        if changes.get("key", old_key) != old_key:
+            refs = channel_references(channel)
+            if refs:
+                raise InUseError(refs)
         for field, value in changes.items():
             setattr(channel, field, value)
         channel.save(update_fields=list(changes) or None)
@@ -141,11 +148,13 @@ def channel_update(*, user: User, channel: Channel, changes: dict[str, Any]) -> 
     return channel
 
 
-def channel_delete(*, user: User, channel: Channel) -> None:
-    refs = channel_references(channel)
-    if refs:
-        raise InUseError(refs)
+def channel_delete(*, user: User, channel_id: int) -> None:
+    """Holds the channel's row lock while it checks that nothing uses it."""
     with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel_id)
+        refs = channel_references(channel)
+        if refs:
+            raise InUseError(refs)
         key = channel.key
         channel.delete()
         audit(user=user, action="delete", object_type="channel", object_key=key)
@@ -161,24 +170,22 @@ class QueueSaved:
     new_secret: str | None = None
 
 
-def queue_overflow_cycle(*, queue: Queue, targets: list[Queue | None]) -> list[str] | None:
-    """A transfer chain from `queue` that returns to it, as queue names, or None."""
+def queue_overflow_cycle(*, queue_id: int, target_ids: list[int]) -> list[str] | None:
+    """A transfer chain from the queue to `target_ids` that returns to it, as names, or None."""
     edges: dict[int, set[int]] = {}
-    names: dict[int, str] = {queue.pk: queue.name} if queue.pk else {}
+    names: dict[int, str] = {}
     for pk, name, closed, full in Queue.objects.values_list(
         "pk", "name", "when_closed_queue", "when_full_queue"
     ):
         names[pk] = name
         edges[pk] = {t for t in (closed, full) if t}
-    if queue.pk is None:
-        return None  # a new queue cannot be the target of anything yet
-    edges[queue.pk] = {t.pk for t in targets if t is not None}
-    stack = [(t, [queue.pk, t]) for t in edges[queue.pk]]
+    edges[queue_id] = set(target_ids)
+    stack = [(t, [queue_id, t]) for t in edges[queue_id]]
     seen: set[int] = set()
     while stack:
         node, path = stack.pop()
-        if node == queue.pk:
-            return [names[p] for p in path]
+        if node == queue_id:
+            return [names.get(p, str(p)) for p in path]
         if node in seen:
             continue
         seen.add(node)
@@ -189,11 +196,10 @@ def queue_overflow_cycle(*, queue: Queue, targets: list[Queue | None]) -> list[s
 def _save_queue(
     *, user: User, queue: Queue, fields: dict[str, Any], members: list[tuple[User, int]]
 ) -> QueueSaved:
+    """Call inside a transaction, with the queue's row locked when it exists."""
     creating = queue.pk is None
-    # Read the stored row: a ModelForm has already copied the new values onto `queue`.
-    stored = None if creating else Queue.objects.only("key", "delivery_kind").get(pk=queue.pk)
-    was_webhook = stored is not None and stored.delivery_kind == Queue.DeliveryKind.WEBHOOK
-    old_key = stored.key if stored is not None else queue.key
+    was_webhook = not creating and queue.delivery_kind == Queue.DeliveryKind.WEBHOOK
+    old_key = queue.key
     for field, value in fields.items():
         setattr(queue, field, value)
     new_secret = None
@@ -207,24 +213,23 @@ def _save_queue(
         queue.webhook_secret = ""
     if queue.distribution == Queue.Distribution.PICK:
         queue.assignment = None
-    with transaction.atomic():
-        if queue.is_fallback:
-            # One fallback queue: choosing this one moves the flag (the DB allows only one).
-            Queue.objects.filter(is_fallback=True).exclude(pk=queue.pk).update(is_fallback=False)
-        queue.save()
-        _set_members(queue, members)
-        audit(
-            user=user,
-            action="create" if creating else "update",
-            object_type="queue",
-            object_key=queue.key,
-            detail={
-                "fields": sorted(fields),
-                "members": {u.username: c for u, c in members},
-                **({} if creating else {"old_key": old_key}),
-                **({"webhook_secret": "generated"} if new_secret else {}),
-            },
-        )
+    if queue.is_fallback:
+        # One fallback queue: choosing this one moves the flag (the DB allows only one).
+        Queue.objects.filter(is_fallback=True).exclude(pk=queue.pk).update(is_fallback=False)
+    queue.save()
+    _set_members(queue, members)
+    audit(
+        user=user,
+        action="create" if creating else "update",
+        object_type="queue",
+        object_key=queue.key,
+        detail={
+            "fields": sorted(fields),
+            "members": {u.username: c for u, c in members},
+            **({} if creating else {"old_key": old_key}),
+            **({"webhook_secret": "generated"} if new_secret else {}),
+        },
+    )
     return QueueSaved(queue=queue, new_secret=new_secret)
 
 
@@ -246,23 +251,27 @@ def _set_members(queue: Queue, members: list[tuple[User, int]]) -> None:
 def queue_create(
     *, user: User, fields: dict[str, Any], members: list[tuple[User, int]]
 ) -> QueueSaved:
-    return _save_queue(user=user, queue=Queue(), fields=fields, members=members)
+    with transaction.atomic():
+        return _save_queue(user=user, queue=Queue(), fields=fields, members=members)
 
 
 def queue_update(
-    *, user: User, queue: Queue, fields: dict[str, Any], members: list[tuple[User, int]]
+    *, user: User, queue_id: int, fields: dict[str, Any], members: list[tuple[User, int]]
 ) -> QueueSaved:
-    stored_key = Queue.objects.filter(pk=queue.pk).values_list("key", flat=True).get()
-    if fields.get("key", stored_key) != stored_key:
-        refs = queue_references(queue, fallback=False)
-        if refs:
-            raise InUseError(refs)
-    return _save_queue(user=user, queue=queue, fields=fields, members=members)
+    """Holds the queue's row lock while it checks that a new key leaves nothing behind."""
+    with transaction.atomic():
+        queue = Queue.objects.select_for_update().get(pk=queue_id)
+        if fields.get("key", queue.key) != queue.key:
+            refs = queue_references(queue, fallback=False)
+            if refs:
+                raise InUseError(refs)
+        return _save_queue(user=user, queue=queue, fields=fields, members=members)
 
 
-def queue_rotate_webhook_secret(*, user: User, queue: Queue) -> str:
+def queue_rotate_webhook_secret(*, user: User, queue_id: int) -> str:
     secret = new_webhook_secret()
     with transaction.atomic():
+        queue = Queue.objects.select_for_update().get(pk=queue_id)
         queue.webhook_secret = secret
         queue.save(update_fields=["webhook_secret"])
         audit(
@@ -274,13 +283,15 @@ def queue_rotate_webhook_secret(*, user: User, queue: Queue) -> str:
     return secret
 
 
-def queue_delete(*, user: User, queue: Queue) -> None:
-    refs = queue_references(queue)
-    if refs:
-        raise InUseError(refs)
-    key = queue.key
+def queue_delete(*, user: User, queue_id: int) -> None:
+    """Holds the queue's row lock while it checks that nothing uses it."""
     try:
         with transaction.atomic():
+            queue = Queue.objects.select_for_update().get(pk=queue_id)
+            refs = queue_references(queue)
+            if refs:
+                raise InUseError(refs)
+            key = queue.key
             queue.delete()
             audit(user=user, action="delete", object_type="queue", object_key=key)
     except ProtectedError as error:
@@ -314,14 +325,15 @@ def bot_create(
 def bot_update(
     *,
     user: User,
-    bot: Bot,
+    bot_id: int,
     key: str,
     name: str,
     channels: list[Channel],
     status_callback_url: str | None,
 ) -> Bot:
-    old_key = bot.key
     with transaction.atomic():
+        bot = Bot.objects.select_for_update().get(pk=bot_id)
+        old_key = bot.key
         bot.key, bot.name, bot.status_callback_url = key, name, status_callback_url
         bot.save(update_fields=["key", "name", "status_callback_url"])
         bot.channels.set(channels)
@@ -335,13 +347,15 @@ def bot_update(
     return bot
 
 
-def bot_delete(*, user: User, bot: Bot) -> None:
-    refs = bot_references(bot)
-    if refs:
-        raise InUseError(refs)
-    key = bot.key
+def bot_delete(*, user: User, bot_id: int) -> None:
+    """Holds the bot's row lock while it checks that it made no handoffs."""
     try:
         with transaction.atomic():
+            bot = Bot.objects.select_for_update().get(pk=bot_id)
+            refs = bot_references(bot)
+            if refs:
+                raise InUseError(refs)
+            key = bot.key
             bot.delete()
             audit(user=user, action="delete", object_type="bot", object_key=key)
     except ProtectedError as error:
@@ -387,7 +401,7 @@ def api_key_revoke(*, user: User, api_key: ApiKey) -> ApiKey:
 def _set_roles(target: User, roles: list[str]) -> None:
     keep = target.groups.exclude(name__in=ROLES)
     target.groups.set([*keep, *Group.objects.filter(name__in=roles)])
-    target.__dict__.pop("_role_cache", None)
+    roles_forget(target)
 
 
 def user_create(
@@ -424,7 +438,7 @@ def user_create(
 def user_update(
     *,
     by: User,
-    target: User,
+    user_id: int,
     first_name: str,
     last_name: str,
     email: str,
@@ -433,6 +447,7 @@ def user_update(
     password: str = "",
 ) -> User:
     with transaction.atomic():
+        target = User.objects.select_for_update().get(pk=user_id)
         target.first_name, target.last_name, target.email = first_name, last_name, email
         target.is_active = is_active
         fields = ["first_name", "last_name", "email", "is_active"]
@@ -455,17 +470,10 @@ def user_update(
     return target
 
 
-def user_update_roles(*, by: User, target: User, roles: list[str]) -> User:
-    with transaction.atomic():
-        _set_roles(target, roles)
-        audit(
-            user=by,
-            action="update_roles",
-            object_type="user",
-            object_key=target.username,
-            detail={"roles": sorted(roles)},
-        )
-    return target
+def user_language_set(*, user: User, language: str) -> None:
+    """The portal's language for this user; blank follows the browser. Not audited."""
+    user.language = language
+    user.save(update_fields=["language"])
 
 
 # -- skills ---------------------------------------------------------------------------------------
@@ -478,13 +486,15 @@ def skill_create(*, user: User, key: str, name: str) -> Skill:
     return skill
 
 
-def skill_update(*, user: User, skill: Skill, key: str, name: str) -> Skill:
-    old_key = Skill.objects.filter(pk=skill.pk).values_list("key", flat=True).get()
-    if key != old_key:
-        refs = skill_references(skill, key=old_key)
-        if refs:
-            raise InUseError(refs)
+def skill_update(*, user: User, skill_id: int, key: str, name: str) -> Skill:
+    """Holds the skill's row lock while it checks that a new key leaves nothing behind."""
     with transaction.atomic():
+        skill = Skill.objects.select_for_update().get(pk=skill_id)
+        old_key = skill.key
+        if key != old_key:
+            refs = skill_references(skill)
+            if refs:
+                raise InUseError(refs)
         skill.key, skill.name = key, name
         skill.save(update_fields=["key", "name"])
         audit(
@@ -497,11 +507,13 @@ def skill_update(*, user: User, skill: Skill, key: str, name: str) -> Skill:
     return skill
 
 
-def skill_delete(*, user: User, skill: Skill) -> None:
-    refs = skill_references(skill)
-    if refs:
-        raise InUseError(refs)
+def skill_delete(*, user: User, skill_id: int) -> None:
+    """Holds the skill's row lock while it checks that no rule requires it."""
     with transaction.atomic():
+        skill = Skill.objects.select_for_update().get(pk=skill_id)
+        refs = skill_references(skill)
+        if refs:
+            raise InUseError(refs)
         key = skill.key
         # Agents' proficiencies in it go with it (cascade): nothing routes by it any more.
         skill.delete()

@@ -11,11 +11,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from handoff.models import User
+from handoff.services.portal_config import user_language_set
+from portal.forms import ModelDataForm
 from portal.roles import ADMIN, AGENT, ANALYST, MAKER, role_required
 from portal.views._common import AuthedRequest
 
 
-class LanguageForm(forms.ModelForm):
+class LanguageForm(ModelDataForm):
     language = forms.ChoiceField(
         label=_("Language"),
         required=False,
@@ -34,8 +36,7 @@ class LanguageForm(forms.ModelForm):
 def account_settings(request: AuthedRequest) -> HttpResponse:
     form = LanguageForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        request.user.language = form.cleaned_data["language"]
-        request.user.save(update_fields=["language"])
+        user_language_set(user=request.user, language=form.cleaned_data["language"])
         # The confirmation should already speak the newly chosen language (or the browser's).
         translation.activate(
             request.user.language or translation.get_language_from_request(request)

@@ -76,11 +76,10 @@ def bot_edit(request: AuthedRequest, key: str) -> HttpResponse:
     bot = get_object_or_404(Bot, key=key)
     form = BotForm(request.POST or None, instance=bot)
     if request.method == "POST" and form.is_valid():
-        bot_update(user=request.user, bot=bot, **_bot_values(form))
-        messages.success(request, _("Bot “%(name)s” saved.") % {"name": bot.name})
-        return redirect("bot_detail", key=bot.key)
-    stored = Bot.objects.get(pk=bot.pk)
-    return render(request, "portal/bots/form.html", {"form": form, "bot": stored})
+        saved = bot_update(user=request.user, bot_id=bot.pk, **_bot_values(form))
+        messages.success(request, _("Bot “%(name)s” saved.") % {"name": saved.name})
+        return redirect("bot_detail", key=saved.key)
+    return render(request, "portal/bots/form.html", {"form": form, "bot": bot})
 
 
 def _bot_values(form: BotForm) -> dict:
@@ -98,7 +97,7 @@ def _bot_values(form: BotForm) -> dict:
 def bot_remove(request: AuthedRequest, key: str) -> HttpResponse:
     bot = get_object_or_404(Bot, key=key)
     try:
-        bot_delete(user=request.user, bot=bot)
+        bot_delete(user=request.user, bot_id=bot.pk)
     except InUseError as error:
         messages.error(
             request,

@@ -45,7 +45,7 @@ def channel_edit(request: AuthedRequest, key: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data}
         try:
-            channel_update(user=request.user, channel=channel, changes=changes)
+            saved = channel_update(user=request.user, channel_id=channel.pk, changes=changes)
         except InUseError as error:
             form.add_error(
                 "key",
@@ -53,20 +53,18 @@ def channel_edit(request: AuthedRequest, key: str) -> HttpResponse:
                 % {"refs": "; ".join(error.references)},
             )
         else:
-            messages.success(request, _("Channel “%(name)s” saved.") % {"name": channel.name})
+            messages.success(request, _("Channel “%(name)s” saved.") % {"name": saved.name})
             return redirect("channel_list")
-    return render(
-        request,
-        "portal/channels/form.html",
-        {"form": form, "channel": Channel.objects.get(pk=channel.pk)},
-    )
+    return render(request, "portal/channels/form.html", {"form": form, "channel": channel})
 
 
 @role_required(ADMIN)
 @require_POST
 def channel_toggle(request: AuthedRequest, key: str) -> HttpResponse:
     channel = get_object_or_404(Channel, key=key)
-    channel_update(user=request.user, channel=channel, changes={"enabled": not channel.enabled})
+    channel = channel_update(
+        user=request.user, channel_id=channel.pk, changes={"enabled": not channel.enabled}
+    )
     if request.htmx:
         channel.bot_count = channel.bots.count()  # type: ignore[attr-defined]
         return render(request, "portal/channels/list.html#row", {"channel": channel})
@@ -78,7 +76,7 @@ def channel_toggle(request: AuthedRequest, key: str) -> HttpResponse:
 def channel_remove(request: AuthedRequest, key: str) -> HttpResponse:
     channel = get_object_or_404(Channel, key=key)
     try:
-        channel_delete(user=request.user, channel=channel)
+        channel_delete(user=request.user, channel_id=channel.pk)
     except InUseError as error:
         messages.error(
             request,

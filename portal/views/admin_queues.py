@@ -56,9 +56,8 @@ def queue_detail(request: AuthedRequest, key: str) -> HttpResponse:
 def _queue_form(request: AuthedRequest, queue: Queue | None) -> HttpResponse:
     agents = agent_users()
     choices = [(pk, u.display_name) for pk, u in agents.items()]
-    instance = queue or Queue()
     if request.method == "POST":
-        form = QueueForm(request.POST, instance=instance)
+        form = QueueForm(request.POST, instance=queue)
         formset = MemberFormSet(request.POST, prefix="members", agent_choices=choices)
     else:
         initial = (
@@ -66,7 +65,7 @@ def _queue_form(request: AuthedRequest, queue: Queue | None) -> HttpResponse:
             if queue
             else []
         )
-        form = QueueForm(instance=instance)
+        form = QueueForm(instance=queue)
         formset = MemberFormSet(prefix="members", agent_choices=choices, initial=initial)
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         fields, members = form.queue_fields(), formset.members(agents)
@@ -74,7 +73,9 @@ def _queue_form(request: AuthedRequest, queue: Queue | None) -> HttpResponse:
             if queue is None:
                 saved = queue_create(user=request.user, fields=fields, members=members)
             else:
-                saved = queue_update(user=request.user, queue=queue, fields=fields, members=members)
+                saved = queue_update(
+                    user=request.user, queue_id=queue.pk, fields=fields, members=members
+                )
         except InUseError as error:
             form.add_error(
                 "key",
@@ -86,9 +87,8 @@ def _queue_form(request: AuthedRequest, queue: Queue | None) -> HttpResponse:
                 stash_secret(request, f"queue:{saved.queue.pk}", saved.new_secret)
             messages.success(request, _("Queue “%(name)s” saved.") % {"name": saved.queue.name})
             return redirect("queue_detail", key=saved.queue.key)
-    stored = Queue.objects.get(pk=queue.pk) if queue else None
     return render(
-        request, "portal/queues/form.html", {"form": form, "formset": formset, "queue": stored}
+        request, "portal/queues/form.html", {"form": form, "formset": formset, "queue": queue}
     )
 
 
@@ -108,9 +108,8 @@ def queue_edit(request: AuthedRequest, key: str) -> HttpResponse:
 @require_POST
 def queue_rotate_secret(request: AuthedRequest, key: str) -> HttpResponse:
     queue = get_object_or_404(Queue, key=key, delivery_kind=Queue.DeliveryKind.WEBHOOK)
-    stash_secret(
-        request, f"queue:{queue.pk}", queue_rotate_webhook_secret(user=request.user, queue=queue)
-    )
+    secret = queue_rotate_webhook_secret(user=request.user, queue_id=queue.pk)
+    stash_secret(request, f"queue:{queue.pk}", secret)
     messages.success(request, _("A new webhook secret was generated: the old one stops working."))
     return redirect("queue_detail", key=queue.key)
 
@@ -120,7 +119,7 @@ def queue_rotate_secret(request: AuthedRequest, key: str) -> HttpResponse:
 def queue_remove(request: AuthedRequest, key: str) -> HttpResponse:
     queue = get_object_or_404(Queue, key=key)
     try:
-        queue_delete(user=request.user, queue=queue)
+        queue_delete(user=request.user, queue_id=queue.pk)
     except InUseError as error:
         messages.error(
             request,

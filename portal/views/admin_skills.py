@@ -1,4 +1,4 @@
-"""Admin: skills (DESIGN §3). Agents' proficiencies are set on each user's page."""
+"""Admin: skills. Agents' proficiencies are set on each user's page."""
 
 from django.contrib import messages
 from django.db.models import Count
@@ -39,7 +39,7 @@ def skill_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     form = SkillForm(request.POST or None, instance=skill)
     if request.method == "POST" and form.is_valid():
         try:
-            skill_update(user=request.user, skill=skill, **form.cleaned_data)
+            saved = skill_update(user=request.user, skill_id=skill.pk, **form.cleaned_data)
         except InUseError as error:
             form.add_error(
                 "key",
@@ -47,10 +47,9 @@ def skill_edit(request: AuthedRequest, pk: int) -> HttpResponse:
                 % {"refs": "; ".join(error.references)},
             )
         else:
-            messages.success(request, _("Skill “%(key)s” saved.") % {"key": skill.key})
+            messages.success(request, _("Skill “%(key)s” saved.") % {"key": saved.key})
             return redirect("skill_list")
-    stored = Skill.objects.get(pk=skill.pk)
-    return render(request, "portal/skills/form.html", {"form": form, "skill": stored})
+    return render(request, "portal/skills/form.html", {"form": form, "skill": skill})
 
 
 @role_required(ADMIN)
@@ -58,7 +57,7 @@ def skill_edit(request: AuthedRequest, pk: int) -> HttpResponse:
 def skill_remove(request: AuthedRequest, pk: int) -> HttpResponse:
     skill = get_object_or_404(Skill, pk=pk)
     try:
-        skill_delete(user=request.user, skill=skill)
+        skill_delete(user=request.user, skill_id=skill.pk)
     except InUseError as error:
         messages.error(
             request,

@@ -58,7 +58,7 @@ def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid() and skills.is_valid():
         with transaction.atomic():
-            user_update(by=request.user, target=target, **form.cleaned_data)
+            user_update(by=request.user, user_id=target.pk, **form.cleaned_data)
             agent_skills_set(by=request.user, target=target, levels=skills.levels())
         messages.success(request, _("User “%(name)s” saved.") % {"name": target.username})
         return redirect("user_list")

@@ -237,11 +237,6 @@ def analytics_index(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/index.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
     """CSV text in chunks of EXPORT_BATCH rows: few, large writes stream fastest.
 

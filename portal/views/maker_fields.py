@@ -62,7 +62,9 @@ def context_field_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     form = ContextFieldForm(request.POST or None, instance=field)
     if request.method == "POST" and form.is_valid():
         try:
-            context_field_update(user=request.user, field=field, values=form.field_values())
+            saved = context_field_update(
+                user=request.user, field_id=field.pk, values=form.field_values()
+            )
         except InUseError as error:
             form.add_error(
                 "target",
@@ -70,9 +72,9 @@ def context_field_detail(request: AuthedRequest, pk: int) -> HttpResponse:
                 % {"refs": "; ".join(error.references)},
             )
         else:
-            messages.success(request, _("Context field “%(name)s” saved.") % {"name": field.target})
+            messages.success(request, _("Context field “%(name)s” saved.") % {"name": saved.target})
             return redirect("context_field_list")
-    return _form_page(request, form, ContextField.objects.get(pk=pk))
+    return _form_page(request, form, field)
 
 
 @role_required(*AUTHORING)
@@ -80,7 +82,7 @@ def context_field_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 def context_field_remove(request: AuthedRequest, pk: int) -> HttpResponse:
     field = get_object_or_404(ContextField, pk=pk)
     try:
-        context_field_delete(user=request.user, field=field)
+        context_field_delete(user=request.user, field_id=field.pk)
     except InUseError as error:
         messages.error(
             request,
@@ -97,7 +99,7 @@ def context_field_remove(request: AuthedRequest, pk: int) -> HttpResponse:
 def context_field_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     field = get_object_or_404(ContextField, pk=pk)
     offset = -1 if request.POST.get("direction") == "up" else 1
-    context_field_move(user=request.user, field=field, offset=offset)
+    context_field_move(user=request.user, field_id=field.pk, offset=offset)
     if request.htmx:
         context = {
             "fields": ContextField.objects.order_by("position", "id"),

@@ -90,7 +90,7 @@ def _rule_page(request: AuthedRequest, rule: EscalationRule | None) -> HttpRespo
             if rule is None:
                 saved = rule_create(user=request.user, values=values)
             else:
-                saved = rule_update(user=request.user, rule=rule, values=values)
+                saved = rule_update(user=request.user, rule_id=rule.pk, values=values)
             messages.success(request, _("Rule “%(name)s” saved.") % {"name": saved.name})
             return redirect("rule_list")
     else:
@@ -139,7 +139,7 @@ def rule_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def rule_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule.objects.select_related("queue"), pk=pk)
-    rule_set_enabled(user=request.user, rule=rule, enabled=not rule.enabled)
+    rule_set_enabled(user=request.user, rule_id=rule.pk, enabled=not rule.enabled)
     if request.htmx:
         return render(request, "portal/maker/rules.html#rows", _rules_context(request))
     return redirect("rule_list")
@@ -150,7 +150,7 @@ def rule_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
 def rule_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule, pk=pk)
     offset = -1 if request.POST.get("direction") == "up" else 1
-    rule_move(user=request.user, rule=rule, offset=offset)
+    rule_move(user=request.user, rule_id=rule.pk, offset=offset)
     if request.htmx:
         return render(request, "portal/maker/rules.html#rows", _rules_context(request))
     return redirect("rule_list")
@@ -160,6 +160,6 @@ def rule_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def rule_remove(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule, pk=pk)
-    rule_delete(user=request.user, rule=rule)
+    rule_delete(user=request.user, rule_id=rule.pk)
     messages.success(request, _("Rule “%(name)s” deleted.") % {"name": rule.name})
     return redirect("rule_list")

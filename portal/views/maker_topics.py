@@ -111,7 +111,7 @@ def topic_detail(request: AuthedRequest, key: str) -> HttpResponse:
     form = TopicForm(request.POST or None, instance=topic)
     if request.method == "POST" and form.is_valid():
         try:
-            topic_update(user=request.user, topic=topic, **form.topic_values())
+            saved = topic_update(user=request.user, topic_id=topic.pk, **form.topic_values())
         except InUseError as error:
             form.add_error(
                 "key",
@@ -119,11 +119,9 @@ def topic_detail(request: AuthedRequest, key: str) -> HttpResponse:
                 % {"refs": "; ".join(error.references)},
             )
         else:
-            messages.success(request, _("Topic “%(name)s” saved.") % {"name": topic.name})
-            return redirect("topic_detail", key=topic.key)
-    # After a refused save `topic` holds the typed values: show the stored topic beside them.
-    stored = _load_topic(key) if request.method == "POST" else topic
-    context = {"form": form, **_nodes_context(request, stored)}
+            messages.success(request, _("Topic “%(name)s” saved.") % {"name": saved.name})
+            return redirect("topic_detail", key=saved.key)
+    context = {"form": form, **_nodes_context(request, topic)}
     return render(request, "portal/maker/topic_detail.html", context)
 
 
@@ -132,7 +130,7 @@ def topic_detail(request: AuthedRequest, key: str) -> HttpResponse:
 def topic_remove(request: AuthedRequest, key: str) -> HttpResponse:
     topic = get_object_or_404(Topic, key=key)
     try:
-        topic_delete(user=request.user, topic=topic)
+        topic_delete(user=request.user, topic_id=topic.pk)
     except InUseError as error:
         messages.error(
             request,
@@ -162,7 +160,7 @@ def topic_node_new(request: AuthedRequest, key: str) -> HttpResponse:
     topic = _load_topic(key)
     form = NodeForm(request.POST, topic=topic, prefix="add")
     if form.is_valid():
-        topic_node_add(user=request.user, topic=topic, values=form.node_values())
+        topic_node_add(user=request.user, topic_id=topic.pk, values=form.node_values())
         return _nodes_response(request, key)
     if not request.htmx:
         # Without JavaScript the whole page shows the add form with its errors.
@@ -186,7 +184,7 @@ def topic_node_edit(request: AuthedRequest, key: str, pk: int) -> HttpResponse:
     form = NodeForm(request.POST, topic=topic, node=node, prefix=f"node-{node.pk}")
     if form.is_valid():
         try:
-            topic_node_update(user=request.user, node=node, values=form.node_values())
+            topic_node_update(user=request.user, node_pk=node.pk, values=form.node_values())
         except InUseError as error:
             form.add_error(None, _in_use(node.node_id, error))
         else:
@@ -207,7 +205,7 @@ def topic_node_edit(request: AuthedRequest, key: str, pk: int) -> HttpResponse:
 def topic_node_remove(request: AuthedRequest, key: str, pk: int) -> HttpResponse:
     node = get_object_or_404(TopicNode.objects.select_related("topic"), topic__key=key, pk=pk)
     try:
-        topic_node_delete(user=request.user, node=node)
+        topic_node_delete(user=request.user, node_pk=node.pk)
     except InUseError as error:
         text = _("Node “%(name)s” was not deleted.") % {"name": node.node_id}
         return _nodes_response(request, key, error=f"{text} {_in_use(node.node_id, error)}")
@@ -219,5 +217,5 @@ def topic_node_remove(request: AuthedRequest, key: str, pk: int) -> HttpResponse
 def topic_node_move_view(request: AuthedRequest, key: str, pk: int) -> HttpResponse:
     node = get_object_or_404(TopicNode.objects.select_related("topic"), topic__key=key, pk=pk)
     offset = -1 if request.POST.get("direction") == "up" else 1
-    topic_node_move(user=request.user, node=node, offset=offset)
+    topic_node_move(user=request.user, node_pk=node.pk, offset=offset)
     return _nodes_response(request, key)

@@ -1,4 +1,4 @@
-"""Import and export of the config document from the portal (issue 5 part 6, DESIGN §4).
+"""Import and export of the config document from the portal (docs/config-format.md).
 
 Admins import (all or nothing: on any error nothing changes and every problem is listed by
 its JSON path); admins, makers and analysts export the draft or any published version.

@@ -1,4 +1,4 @@
-"""Draft and publish, versions (list, diff, roll back) and the audit log (issue 5 part 4).
+"""Draft and publish, versions (list, diff, roll back) and the audit log (docs/publishing.md).
 
 Makers and admins publish and roll back; analysts read versions, diffs and the audit log.
 """

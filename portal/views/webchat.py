@@ -9,7 +9,6 @@ session. It runs the published configuration as the bot "retail-bot" on channel 
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,14 +25,12 @@ from handoff.services.conversations import (
     conversation_message,
     conversation_start,
 )
+from portal.security import client_address, counter_increment
 
 DEMO_BOT = "retail-bot"
 DEMO_CHANNEL = "webchat"
 SESSION_KEY = "webchat-conversation"
 TEMPLATE = "webchat/index.html"
-# Per client address: messages a minute, new conversations an hour.
-MESSAGES_PER_MINUTE = getattr(settings, "WEBCHAT_MESSAGES_PER_MINUTE", 20)
-CONVERSATIONS_PER_HOUR = getattr(settings, "WEBCHAT_CONVERSATIONS_PER_HOUR", 20)
 
 STATUS_TEXT = {
     "queued": _("Waiting for a person…"),
@@ -52,21 +49,11 @@ class VisitorRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _client(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: a forwarded header is whatever the visitor says it is.
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def rate_limited(request: HttpRequest, kind: str, limit: int, seconds: int) -> bool:
     """True once this client made more than `limit` requests of `kind` in the window."""
-    key = f"webchat:{kind}:{_client(request)}"
-    cache.add(key, 0, timeout=seconds)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=seconds)
-        count = 1
-    return count > limit
+    # The address our own proxies saw (TRUSTED_PROXY_HOPS), as for the login throttle.
+    key = f"webchat:{kind}:{client_address(request)}"
+    return counter_increment(key, window_seconds=seconds) > limit
 
 
 def _current(request: HttpRequest) -> Conversation | None:
@@ -123,7 +110,8 @@ def webchat(request: HttpRequest) -> HttpResponse:
 @require_POST
 def webchat_send(request: VisitorRequest) -> HttpResponse:
     conversation = _current(request)
-    if rate_limited(request, "message", MESSAGES_PER_MINUTE, 60):
+    # Per client address: messages a minute, new conversations an hour (settings.py).
+    if rate_limited(request, "message", settings.WEBCHAT_MESSAGES_PER_MINUTE, 60):
         context = _context(
             request, conversation, error=gettext("Slow down a little, then try again.")
         )
@@ -133,7 +121,7 @@ def webchat_send(request: VisitorRequest) -> HttpResponse:
         return _pane(request, _context(request, conversation))
     try:
         if conversation is None:
-            if rate_limited(request, "start", CONVERSATIONS_PER_HOUR, 3600):
+            if rate_limited(request, "start", settings.WEBCHAT_CONVERSATIONS_PER_HOUR, 3600):
                 context = _context(
                     request, None, error=gettext("Too many conversations; try later.")
                 )

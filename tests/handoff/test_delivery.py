@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from handoff.delivery.addresses import is_public_address
 from handoff.delivery.http import (
     Outcome,
     TargetRefused,
     check_target,
     classify,
-    is_public_address,
     retry_delay,
 )
 from handoff.errors import Conflict

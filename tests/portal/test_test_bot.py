@@ -10,7 +10,6 @@ from django.urls import reverse
 from handoff.config.document import import_document
 from handoff.models import Conversation, Handoff, Queue
 from handoff.services.conversations import PORTAL_TEST_BOT
-from portal.views import webchat
 from tests.handoff.conversation_helpers import DOCUMENT, document, publish
 from tests.portal.conftest import login
 
@@ -168,11 +167,30 @@ def test_it_protects_the_web_chat_with_csrf(demo):
     assert not Conversation.objects.exists()
 
 
-def test_it_rate_limits_the_web_chat(client, demo, monkeypatch):
-    monkeypatch.setattr(webchat, "MESSAGES_PER_MINUTE", 2)
+def test_it_rate_limits_the_web_chat(client, demo, settings):
+    settings.WEBCHAT_MESSAGES_PER_MINUTE = 2
     url = reverse("webchat_send")
     codes = [client.post(url, {"text": "hello"}, headers=HTMX).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_it_rate_limits_each_client_behind_the_proxy(client, demo, settings):
+    # The same rule as the login throttle (portal/security.py client_address): with one proxy
+    # in front, the address it appended is the client, not the proxy's own REMOTE_ADDR.
+    settings.WEBCHAT_MESSAGES_PER_MINUTE = 1
+    settings.TRUSTED_PROXY_HOPS = 1
+    url = reverse("webchat_send")
+
+    def post(forwarded: str) -> int:
+        return client.post(
+            url,
+            {"text": "hello"},
+            headers=HTMX,
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        ).status_code
+
+    assert [post("203.0.113.7"), post("203.0.113.7"), post("198.51.100.2")] == [200, 429, 200]
 
 
 def test_it_starts_the_web_chat_over(client, demo):

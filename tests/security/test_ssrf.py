@@ -15,6 +15,7 @@ from django.test import override_settings
 
 from handoff.config.validation import validate_document
 from handoff.delivery import http as delivery
+from handoff.delivery.addresses import is_public_address, url_refusal
 from portal.forms import check_webhook_url
 from tests.api.conftest import DOCUMENT
 
@@ -68,7 +69,7 @@ def this_host() -> str:
     """A name that resolves through this machine's own table (no external DNS needed)."""
     name = socket.gethostname()
     addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
-    if all(delivery.is_public_address(str(a)) for a in addresses):
+    if all(is_public_address(str(a)) for a in addresses):
         pytest.skip(f"{name} resolves to a public address here")
     return f"https://{name}/hook"
 
@@ -77,6 +78,11 @@ def this_host() -> str:
 def private_refused() -> Iterator[None]:
     with override_settings(HANDOFF_WEBHOOK_ALLOW_PRIVATE=False):
         yield
+
+
+@pytest.mark.parametrize("url", INTERNAL + SCHEMES)
+def test_it_refuses_the_url_by_the_one_rule_all_three_use(url: str) -> None:
+    assert url_refusal(url, allow_private=False) is not None
 
 
 @pytest.mark.parametrize("url", INTERNAL + SCHEMES)
