@@ -1,8 +1,8 @@
-"""The configuration (DESIGN §3) and the handoffs it routes (DESIGN §5).
+"""The configuration and the handoffs it routes.
 
 The tables below are the *draft* configuration that makers and admins edit. The runtime never
 reads them for routing: it routes with the latest `ConfigVersion.document`, an immutable
-snapshot in the config document format of DESIGN §4.
+snapshot in the config document format (docs/config-format.md).
 """
 
 import uuid
@@ -143,7 +143,7 @@ class Queue(models.Model):
     offer_timeout_seconds = models.PositiveIntegerField(default=60)
     is_fallback = models.BooleanField(default=False)
     # {"timezone": "Europe/Paris", "weekly": {"mon": [["09:00", "17:00"]]},
-    #  "closed_dates": ["2026-12-25"]} or null for always open (DESIGN §3).
+    #  "closed_dates": ["2026-12-25"]} or null for always open (docs/config-format.md).
     hours = models.JSONField(null=True, blank=True)
 
     when_closed_action = models.CharField(
@@ -490,7 +490,8 @@ class Handoff(models.Model):
             ),
             models.Index(fields=["agent", "status"], name="handoff_agent_status"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
-            # The analytics filters (issue 8): each with the date range it is always used with.
+            # The analytics filters, each with the date range it is always used with
+            # (docs/analytics.md).
             models.Index(fields=["queue_key", "created_at"], name="handoff_queue_created"),
             models.Index(fields=["topic", "created_at"], name="handoff_topic_created"),
             models.Index(fields=["bot", "created_at"], name="handoff_bot_created"),
@@ -534,7 +535,7 @@ class Handoff(models.Model):
                 ),
                 name="handoff_status_valid",
             ),
-            # One open handoff per conversation and bot (DESIGN §5: a second one returns it).
+            # One open handoff per conversation and bot (a second request returns it: docs/api.md).
             models.UniqueConstraint(
                 fields=["bot", "conversation_id"],
                 condition=Q(status__in=["received", "queued", "offered", "assigned"]),
