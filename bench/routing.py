@@ -2,7 +2,7 @@
 
 Run: `SECRET_KEY=x .venv/bin/python bench/routing.py`. The worst case is measured: no rule
 matches, so every rule is evaluated and explained before the fallback queue takes the handoff.
-Target (issue 3): 1,000 rules under 1 ms per decision, cost growing no faster than linearly.
+Target: 1,000 rules under 1 ms per decision, cost growing no faster than linearly.
 """
 
 import os

@@ -1,4 +1,4 @@
-"""The analysts' pages (issue 8), included at /analytics/ before the rest of the portal."""
+"""The analysts' pages, included at /analytics/ before the rest of the portal."""
 
 from django.urls import path
 

@@ -47,7 +47,7 @@ urlpatterns = [
     path("webchat/status/", webchat.webchat_status, name="webchat_status"),
     path("", home.home, name="home"),
     path("account/", account.account_settings, name="account_settings"),
-    # The agent workspace (issue 6) and the supervisor board.
+    # The agent workspace and the supervisor board.
     path("agent/", agent.workspace, name="agent_workspace"),
     path("agent/presence/", agent.presence_set, name="agent_presence"),
     path("agent/take-next/", agent.take_next, name="agent_take_next"),
@@ -172,7 +172,7 @@ urlpatterns = [
     path("authoring/test-bot/", test_bot.test_bot, name="test_bot"),
     path("authoring/test-bot/start/", test_bot.test_bot_start, name="test_bot_start"),
     path("authoring/test-bot/send/", test_bot.test_bot_send, name="test_bot_send"),
-    # Draft and publish, versions, audit log, simulator, import and export (issue 5 parts 4-6).
+    # Draft and publish, versions, audit log, simulator, import and export.
     path("config/publish/", versions.config_publish_view, name="config_publish"),
     path("config/versions/", versions.version_list, name="version_list"),
     path("config/versions/diff/", versions.version_diff, name="version_diff"),

@@ -1,4 +1,4 @@
-"""A readable difference between two config documents (DESIGN §3 "Configuration versions").
+"""A readable difference between two config documents (docs/publishing.md).
 
 Per section, items are matched by their identifying key (queues by key, rules by name, ...),
 then each changed item lists the fields that differ with old and new values, so a reader sees

@@ -6,6 +6,7 @@ nothing. Publishing stores the canonical document as an immutable `ConfigVersion
 what the runtime routes with. Validation lives in handoff/config/validation.py.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -550,3 +551,9 @@ def _publish(*, user: Any, note: str, rolled_back_from: int | None) -> ConfigVer
             detail={"note": note, "rolled_back_from": rolled_back_from},
         )
     return version
+
+
+def render_document(doc: dict[str, Any]) -> str:
+    """The document as JSON text. One fixed rendering, so that export -> import -> export is
+    byte-identical (the command line and the portal both write it)."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"

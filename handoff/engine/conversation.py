@@ -27,7 +27,7 @@ DEFAULT_FALLBACK_LIMIT = 2  # "not understood" this many times in a row: escalat
 DEFAULT_REPROMPT_LIMIT = 2  # a question re-asked this many times, then: escalate
 SYSTEM_TOPICS = ("escalate", "fallback")
 
-# Always trigger the escalate topic, besides its own trigger phrases (DESIGN §3).
+# Always trigger the escalate topic, besides its own trigger phrases.
 ESCALATE_PHRASES = (
     "talk to a person",
     "talk to a human",

@@ -1,4 +1,4 @@
-"""Queue operating hours (DESIGN §3): weekly windows and closed dates in the queue's time zone.
+"""Queue operating hours: weekly windows and closed dates in the queue's time zone.
 
 Everything is judged on the local wall clock of the queue's zone (zoneinfo), so a 09:00-17:00
 window stays 09:00-17:00 local across daylight-saving changes. A window is [start, end): open at

@@ -1,4 +1,4 @@
-"""The routing engine (DESIGN §3, §5): published snapshot + request in, decision out.
+"""The routing engine (docs/routing.md): published snapshot + request in, decision out.
 
 Pure: no ORM, no I/O. The API, the simulator and the tests all call `decide`. The order of
 work is: system fields, context mapping (mapping.py), rules in order (conditions.py), the
@@ -518,7 +518,7 @@ def _check_queue(
             }
         )
         if late:
-            # Waiting too long is a kind of full: DESIGN §3 gives it no action of its own.
+            # Waiting too long is a kind of full: it has no action of its own.
             action = _act(queue, queue.when_full, "when_full", explanation)
             if action is not None:
                 return action, "when_full (wait exceeded)"

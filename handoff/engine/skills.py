@@ -1,4 +1,4 @@
-"""Skill matching, pure: required skills, relaxation over waiting time, best match (DESIGN §3).
+"""Skill matching, pure: required skills, relaxation over waiting time, best match.
 
 `exact`: an agent qualifies when they hold every required skill at or above its level.
 `closest`: the requirement relaxes while the handoff waits. At step n (n = whole periods of

@@ -1,4 +1,4 @@
-"""Selectors for the analysts' dashboard (issue 8): every figure is aggregated in the database.
+"""Selectors for the analysts' dashboard: every figure is aggregated in the database.
 
 `dashboard()` runs a fixed number of queries whatever the number of handoffs or days (the
 tests assert it). Percentiles use one window-function query that works the same on SQLite

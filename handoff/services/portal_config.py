@@ -362,7 +362,7 @@ def bot_delete(*, user: User, bot_id: int) -> None:
         raise InUseError(_protected_references(error)) from None
 
 
-def api_key_create(*, user: User, bot: Bot, name: str = "") -> tuple[ApiKey, str]:
+def api_key_create(*, user: User | None, bot: Bot, name: str = "") -> tuple[ApiKey, str]:
     """A new key for `bot`: the row (holding only the hash) and the plain key, shown once."""
     plain, prefix, hashed = new_api_key()
     with transaction.atomic():

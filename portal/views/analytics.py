@@ -186,7 +186,7 @@ def _overall(board: analytics.Dashboard) -> dict[str, str] | None:
 
 
 def _failures_url(user: Any) -> str:
-    """The portal's failures list (DESIGN §6), when it exists and this user may open it."""
+    """The failures list (docs/portal-admin.md), when it exists and this user may open it."""
     try:
         url = reverse(FAILURES_URL_NAME)
     except NoReverseMatch:

@@ -11,6 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from portal.celery import app
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +27,6 @@ def database_ok() -> bool:
 
 
 def broker_ok() -> bool:
-    from portal.celery import app
-
     try:
         # A short connect: the same broker the API publishes delivery tasks to.
         with app.connection_for_write() as conn:

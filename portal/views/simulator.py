@@ -2,7 +2,7 @@
 through the same validation and engine as the API, storing nothing.
 
 Makers and admins use it to test before publishing; analysts may run it too, since it changes
-nothing and reads only configuration they may already read (docs/simulator.md).
+nothing and reads only configuration they may already read (docs/publishing.md).
 """
 
 import json

@@ -21,8 +21,8 @@ from handoff.config.document import (
     ConfigError,
     export_document,
     import_document,
+    render_document,
 )
-from handoff.management.commands.export_config import render as render_document
 from handoff.models import ConfigVersion
 from portal.roles import ADMIN, CONFIG_READERS, role_required
 from portal.views._common import AuthedRequest

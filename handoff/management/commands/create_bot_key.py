@@ -3,23 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from handoff.config.document import audit
-from handoff.crypto import new_api_key
-from handoff.models import ApiKey, Bot
-
-
-def bot_key_create(*, bot: Bot, name: str = "", user: Any = None) -> str:
-    """Store a new API key for `bot` (its hash only) and return the key, shown once."""
-    key, prefix, hashed = new_api_key()
-    ApiKey.objects.create(bot=bot, name=name, prefix=prefix, hashed=hashed, created_by=user)
-    audit(
-        user=user,
-        action="create",
-        object_type="api_key",
-        object_key=prefix,
-        detail={"bot": bot.key},
-    )
-    return key
+from handoff.models import Bot
+from handoff.services.portal_config import api_key_create
 
 
 class Command(BaseCommand):
@@ -33,6 +18,6 @@ class Command(BaseCommand):
         bot = Bot.objects.filter(key=options["bot_key"]).first()
         if bot is None:
             raise CommandError(f'unknown bot "{options["bot_key"]}"')
-        key = bot_key_create(bot=bot, name=options["name"])
+        _api_key, key = api_key_create(user=None, bot=bot, name=options["name"])
         self.stdout.write(f"API key for bot {bot.key} (shown once; only its hash is stored):")
         self.stdout.write(key)

@@ -1,16 +1,10 @@
-import json
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from handoff.config.document import export_document
-
-
-def render(doc: dict) -> str:
-    # One fixed rendering, so that export -> import -> export is byte-identical.
-    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+from handoff.config.document import export_document, render_document
 
 
 class Command(BaseCommand):
@@ -20,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        text = render(export_document())
+        text = render_document(export_document())
         if options["output"]:
             Path(options["output"]).write_text(text, encoding="utf-8")
         else:

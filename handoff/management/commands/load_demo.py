@@ -14,8 +14,8 @@ from handoff.config.document import (
     latest_version,
 )
 from handoff.config.validation import validate_document
-from handoff.management.commands.create_bot_key import bot_key_create
 from handoff.models import Bot, User
+from handoff.services.portal_config import api_key_create
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "retail.json"
 DEMO_BOT = "retail-bot"
@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 self.ensure_users()
                 self.load_config(reset=options["reset"])
                 bot = Bot.objects.filter(key=DEMO_BOT).first()
-                key = bot_key_create(bot=bot, name="load_demo") if bot else None
+                key = api_key_create(user=None, bot=bot, name="load_demo")[1] if bot else None
         except ConfigDocumentError as e:
             for error in e.errors:
                 self.stderr.write(str(error))
