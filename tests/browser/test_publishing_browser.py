@@ -12,7 +12,7 @@ from handoff.config.document import audit, latest_version
 from handoff.models import EscalationRule
 from portal.roles import ROLES
 from tests.browser.conftest import SCREENSHOTS as SHOTS
-from tests.browser.conftest import log_in
+from tests.browser.conftest import htmx_idle, log_in
 from tests.conftest import make_user
 from tests.portal.publishing_helpers import document, load
 
@@ -113,5 +113,6 @@ def test_it_shows_import_and_publish_problems(live_server: Any, new_page: Any) -
     problems.wait_for()
     assert "rules[1]" in problems.inner_text()
     shot(page, "publish-problems")
+    htmx_idle(page)  # a boosted page that is still settling can swallow the click
     problems.locator("a").first.click()
     page.wait_for_url("**/authoring/rules/**")  # the rule's page (or the list)
