@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from handoff.config.document import SECTION_IDS
+from handoff.config.validation import SECTION_IDS
 
 # Lists of objects inside an item, matched by one of these keys when every element has it:
 # topic nodes by id, queue members by username. Other lists are compared by position.

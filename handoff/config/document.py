@@ -7,13 +7,18 @@ what the runtime routes with. Validation lives in handoff/config/validation.py.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from handoff.config.diff import config_diff
 from handoff.config.validation import (
     FORMAT,
+    SECTION_IDS,
     SYSTEM_TOPICS,
     VERSION,
     ConfigDocumentError,
@@ -21,6 +26,7 @@ from handoff.config.validation import (
     validate_document,
 )
 from handoff.crypto import new_webhook_secret
+from handoff.errors import Refused
 from handoff.models import (
     AgentSkill,
     AuditEntry,
@@ -36,12 +42,16 @@ from handoff.models import (
     TopicNode,
     User,
 )
+from handoff.roles import ADMIN, has_role
 
 __all__ = [
+    "ADMIN_SECTIONS",
     "FORMAT",
+    "AdminOnlyChanges",
     "ConfigDocumentError",
     "ConfigError",
     "ImportResult",
+    "admin_only_changes",
     "audit",
     "config_publish",
     "config_rollback",
@@ -52,17 +62,31 @@ __all__ = [
     "validate_document",
 ]
 
-# Document section -> (audit object type, identifying key of an item).
-SECTION_IDS = {
-    "channels": ("channel", "key"),
-    "queues": ("queue", "key"),
-    "skills": ("skill", "key"),
-    "agents": ("agent", "username"),
-    "bots": ("bot", "key"),
-    "topics": ("topic", "key"),
-    "context_fields": ("context_field", "target"),
-    "rules": ("rule", "name"),
+# What only admins edit in the portal; makers author the other sections (topics, context
+# fields, rules). A maker's import or rollback may not change these (docs/publishing.md).
+ADMIN_SECTIONS = ("channels", "queues", "skills", "agents", "bots")
+ADMIN_OBJECTS = {
+    "channel": gettext_lazy("Channel"),
+    "queue": gettext_lazy("Queue"),
+    "skill": gettext_lazy("Skill"),
+    "agent": gettext_lazy("Skills of agent"),
+    "bot": gettext_lazy("Bot"),
 }
+
+
+class AdminOnlyChanges(Refused):
+    """A maker's import or rollback would change what only admins edit (ADMIN_SECTIONS)."""
+
+    def __init__(self, changes: list[str]) -> None:
+        super().__init__(
+            _(
+                "Only an admin may make this change: it would change channels, queues, "
+                "skills or bots, which only admins edit."
+            ),
+            code="admin_only",
+            fields={"changes": changes},
+        )
+        self.changes = changes
 
 
 @dataclass
@@ -246,12 +270,18 @@ def import_document(
     publish: bool = False,
     note: str = "",
 ) -> ImportResult:
-    """Replace the draft with `doc`, all or nothing; raises ConfigDocumentError."""
+    """Replace the draft with `doc`, all or nothing; raises ConfigDocumentError, or
+    AdminOnlyChanges when `user` is not an admin and `doc` changes an admin's section."""
     normalised, errors = validate_document(doc, create_users=create_users)
     if errors:
         raise ConfigDocumentError(errors)
     with transaction.atomic():
         before = export_document()
+        # No user is the operator (manage.py); in the portal only admins change their sections.
+        if user is not None and not has_role(user, ADMIN):
+            changes = admin_only_changes(before, normalised)
+            if changes:
+                raise AdminOnlyChanges(changes)
         result = ImportResult(document=normalised)
         result.created_users = _create_missing_users(normalised)
         _apply(normalised)
@@ -271,6 +301,36 @@ def import_document(
         if publish:
             result.version = config_publish(user=user, note=note)
     return result
+
+
+def admin_only_changes(before: dict, after: dict) -> list[str]:
+    """What going from `before` to `after` changes in ADMIN_SECTIONS, one sentence an item."""
+    lines = []
+    for section in config_diff(before, after):
+        if section.section not in ADMIN_SECTIONS:
+            continue
+        label = str(ADMIN_OBJECTS[section.object_type])
+        for item in section.items:
+            values = {"object": label, "key": item.key}
+            if item.kind == "added":
+                lines.append(_("%(object)s “%(key)s” would be added") % values)
+            elif item.kind == "removed" and section.section == "bots":
+                lines.append(_("Bot “%(key)s” would be removed, with its API keys") % values)
+            elif item.kind == "removed":
+                lines.append(_("%(object)s “%(key)s” would be removed") % values)
+            else:
+                fields = ", ".join(_changed_fields([f.path for f in item.fields]))
+                lines.append(
+                    _("%(object)s “%(key)s” would change: %(fields)s")
+                    % {**values, "fields": fields}
+                )
+    return lines
+
+
+def _changed_fields(paths: list[str]) -> list[str]:
+    """members[ann].capacity -> members[ann]; an emptied list ("members") goes with its items."""
+    short = list(dict.fromkeys(re.sub(r"\].*", "]", path) for path in paths))
+    return [p for p in short if not any(other.startswith(p + "[") for other in short)]
 
 
 def _create_missing_users(doc: dict) -> list[str]:

@@ -4,7 +4,7 @@
 every key present, defaults filled, lists in a deterministic order. It reports every error
 it finds, each naming its JSON path, so that one import run shows the user all problems.
 It reads the database only for facts outside the document (users, agents' open work, bots
-with handoffs); it never writes.
+with handoffs or conversations); it never writes.
 """
 
 import base64
@@ -36,7 +36,7 @@ from handoff.engine.vocabulary import (
     ValueType,
     values,
 )
-from handoff.models import Bot, Handoff, QueueMembership, User
+from handoff.models import Bot, Conversation, Handoff, QueueMembership, User
 
 FORMAT = "handoff-portal/config"
 VERSION = 1
@@ -51,6 +51,17 @@ SECTIONS = (
     "context_fields",
     "rules",
 )
+# Document section -> (audit object type, identifying key of an item).
+SECTION_IDS = {
+    "channels": ("channel", "key"),
+    "queues": ("queue", "key"),
+    "skills": ("skill", "key"),
+    "agents": ("agent", "username"),
+    "bots": ("bot", "key"),
+    "topics": ("topic", "key"),
+    "context_fields": ("context_field", "target"),
+    "rules": ("rule", "name"),
+}
 KEY_MAX = 100
 NAME_MAX = 200
 SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")
@@ -1016,7 +1027,7 @@ def _check_database(
     agents: list[dict | None],
     bots: list[dict | None],
 ) -> None:
-    """What only the database knows: users, work agents hold, bots with handoffs."""
+    """What only the database knows: users, work agents hold, bots with handoffs or talks."""
     refs: list[tuple[str, str]] = []
     for i, q in enumerate(queues):
         for j, m in enumerate(q["members"] if q else []):
@@ -1048,10 +1059,14 @@ def _check_database(
                     f"capacity must be at least {count}",
                 )
 
+    # Handoffs and conversations protect their bot (on_delete=PROTECT): they are the record.
     kept = {b["key"] for b in bots if b and isinstance(b["key"], str)}
-    busy = Bot.objects.exclude(key__in=kept).filter(pk__in=Handoff.objects.values("bot_id"))
-    for key in busy.values_list("key", flat=True):
-        c.err("bots", f'bot "{key}" has handoffs and cannot be removed; keep it in the document')
+    gone = Bot.objects.exclude(key__in=kept).values_list("key", flat=True)
+    with_handoffs = set(gone.filter(pk__in=Handoff.objects.values("bot_id")))
+    talking = set(gone.filter(pk__in=Conversation.objects.values("bot_id")))
+    for key in sorted(with_handoffs | talking):
+        what = "handoffs" if key in with_handoffs else "conversations"
+        c.err("bots", f'bot "{key}" has {what} and cannot be removed; keep it in the document')
 
 
 # -- one item at a time, for the portal's forms ---------------------------------------------------

@@ -18,8 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from handoff.config.diff import SectionDiff, config_diff
 from handoff.config.document import (
+    AdminOnlyChanges,
     ConfigDocumentError,
     ConfigError,
+    admin_only_changes,
     config_publish,
     config_rollback,
     export_document,
@@ -27,7 +29,7 @@ from handoff.config.document import (
     validate_document,
 )
 from handoff.models import AuditEntry, ConfigVersion, ContextField, EscalationRule, User
-from portal.roles import AUTHORING, CONFIG_READERS, role_required, roles_of
+from portal.roles import ADMIN, AUTHORING, CONFIG_READERS, has_role, role_required, roles_of
 from portal.views._common import AuthedRequest
 
 DRAFT = "draft"
@@ -228,11 +230,18 @@ def version_rollback(request: AuthedRequest) -> HttpResponse:
     number = int(raw) if raw and raw.isdigit() else None
     version = get_object_or_404(ConfigVersion, number=number) if number is not None else None
     problems: list[dict[str, Any]] = []
+    admin_only: list[str] = []
+    if version is not None and not has_role(request.user, ADMIN):
+        # Said before the maker confirms; the service refuses it again on POST.
+        admin_only = admin_only_changes(export_document(), version.document)
+    status = 200
     if request.method == "POST" and version is not None:
         try:
             new = config_rollback(number=version.number, user=request.user)
         except ConfigDocumentError as error:
             problems = problem_links(error.errors, version.document, request.user)
+        except AdminOnlyChanges as error:
+            admin_only, status = error.changes, 403
         else:
             messages.success(
                 request,
@@ -247,8 +256,9 @@ def version_rollback(request: AuthedRequest) -> HttpResponse:
         "numbers": list(ConfigVersion.objects.order_by("-number").values_list("number", flat=True)),
         "diff": diff_documents(latest.document, version.document) if version and latest else None,
         "problems": problems,
+        "admin_only": admin_only,
     }
-    return render(request, "portal/versions/rollback.html", context)
+    return render(request, "portal/versions/rollback.html", context, status=status)
 
 
 # -- audit log ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from handoff.config.document import (
     FORMAT,
+    AdminOnlyChanges,
     ConfigDocumentError,
     ConfigError,
     config_publish,
@@ -21,11 +22,14 @@ from handoff.config.document import (
     latest_version,
     validate_document,
 )
-from handoff.crypto import webhook_secret_bytes
+from handoff.crypto import new_api_key, webhook_secret_bytes
 from handoff.models import (
+    ApiKey,
     AuditEntry,
     Bot,
+    Channel,
     ConfigVersion,
+    Conversation,
     Handoff,
     Queue,
     QueueMembership,
@@ -653,15 +657,15 @@ def test_it_refuses_to_remove_a_bot_with_handoffs(demo: dict) -> None:
 
 
 def test_it_records_who_changed_what(demo: dict) -> None:
-    maker = make_user("mia-maker", "maker")
+    admin = make_user("alice-admin", "admin")
     doc = demo_doc()
     doc["queues"][1]["priority"] = 25
-    result = import_document(doc, user=maker, note="busier")
+    result = import_document(doc, user=admin, note="busier")
     assert result.updated == ["queue:orders"]
     entry = AuditEntry.objects.get(action="update", object_key="orders")
-    assert entry.user == maker
+    assert entry.user == admin
     assert entry.object_type == "queue"
-    assert AuditEntry.objects.filter(action="import", user=maker).exists()
+    assert AuditEntry.objects.filter(action="import", user=admin).exists()
 
 
 def test_it_publishes_immutable_numbered_snapshots(demo: dict) -> None:
@@ -763,3 +767,85 @@ def test_it_exports_with_a_constant_number_of_queries(
     import_document(doc)
     with django_assert_num_queries(11):
         assert len(export_document()["queues"]) == len(small["queues"]) + 10
+
+
+# -- what only admins may change ------------------------------------------------------------------
+
+
+def admin_changes_since_v1() -> None:
+    """An admin, after version 1: a new bot with a key, a new webhook URL, a new member."""
+    bot = Bot.objects.create(key="new-bot", name="New bot")
+    _plain, prefix, hashed = new_api_key()
+    ApiKey.objects.create(bot=bot, prefix=prefix, hashed=hashed, name="live")
+    Queue.objects.filter(key="vip-concierge").update(webhook_url="https://vip.example.com/in")
+    make_user("agent3", "agent")
+    QueueMembership.objects.create(
+        queue=Queue.objects.get(key="payments"), user=User.objects.get(username="agent3")
+    )
+
+
+def test_it_refuses_a_makers_rollback_that_changes_what_only_admins_may(demo: dict) -> None:
+    config_publish()
+    admin_changes_since_v1()
+    maker = make_user("mia-maker", "maker")
+    before = snapshot()
+    with pytest.raises(AdminOnlyChanges) as raised:
+        config_rollback(number=1, user=maker)
+    assert raised.value.changes == [
+        "Queue “payments” would change: members[agent3]",
+        "Queue “vip-concierge” would change: delivery.url",
+        "Bot “new-bot” would be removed, with its API keys",
+    ]
+    assert raised.value.message.startswith("Only an admin may")
+    assert snapshot() == before
+    assert ConfigVersion.objects.count() == 1
+
+
+def test_it_lets_a_maker_roll_back_what_makers_author(demo: dict) -> None:
+    config_publish()
+    doc = demo_doc()
+    doc["rules"] = doc["rules"][1:]
+    maker = make_user("mia-maker", "maker")
+    import_document(doc, user=maker, publish=True)
+    v3 = config_rollback(number=1, user=maker)
+    assert v3.document == ConfigVersion.objects.get(number=1).document
+
+
+def test_it_lets_an_admin_roll_back_bots_queues_and_members(demo: dict) -> None:
+    v1 = config_publish()
+    admin_changes_since_v1()
+    config_rollback(number=1, user=make_user("alice-admin", "admin"))
+    assert export_document() == v1.document
+    assert not Bot.objects.filter(key="new-bot").exists()
+    assert not ApiKey.objects.filter(name="live").exists()
+
+
+def test_it_refuses_a_makers_import_that_changes_what_only_admins_may(demo: dict) -> None:
+    doc = demo_doc()
+    doc["bots"][0]["status_callback_url"] = "https://bots.example.com/status"
+    doc["channels"] = [c for c in doc["channels"] if c["key"] != "email"]
+    maker = make_user("mia-maker", "maker")
+    before = snapshot()
+    with pytest.raises(AdminOnlyChanges) as raised:
+        import_document(doc, user=maker)
+    assert raised.value.changes == [
+        "Channel “email” would be removed",
+        "Bot “retail-bot” would change: status_callback_url",
+    ]
+    assert snapshot() == before
+    import_document(doc, user=make_user("alice-admin", "admin"))
+    assert not Channel.objects.filter(key="email").exists()
+
+
+def test_it_refuses_to_remove_a_bot_with_conversations(demo: dict) -> None:
+    Conversation.objects.create(bot=Bot.objects.get(key="retail-bot"), channel="webchat")
+    doc = demo_doc()
+    doc["bots"] = []
+    admin = make_user("alice-admin", "admin")
+    before = snapshot()
+    with pytest.raises(ConfigDocumentError) as raised:
+        import_document(doc, user=admin)
+    assert [str(e) for e in raised.value.errors] == [
+        'bots: bot "retail-bot" has conversations and cannot be removed; keep it in the document'
+    ]
+    assert snapshot() == before

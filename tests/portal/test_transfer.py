@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from handoff.config.document import export_document
-from handoff.models import ConfigVersion, Queue, User
+from handoff.models import Bot, ConfigVersion, Conversation, Queue, User
 from tests.handoff.config_helpers import snapshot
 from tests.portal.conftest import login
 from tests.portal.publishing_helpers import document, load
@@ -108,6 +108,23 @@ def test_it_lists_errors_by_json_path_and_changes_nothing(
     html = response.content.decode()
     assert "<code>queues[2].overflow.when_full.queue</code>" in html
     assert "Nothing was imported" in html
+    assert snapshot() == before
+
+
+def test_it_names_a_bot_with_conversations_it_cannot_remove(
+    client: Client, configured: None, admin_user: User
+) -> None:
+    Conversation.objects.create(bot=Bot.objects.get(key="support-bot"), channel="webchat")
+    doc = document()
+    doc["bots"] = []
+    doc["channels"] = doc["channels"][:1]
+    before = snapshot()
+    login(client, admin_user)
+    response = client.post(IMPORT, {"text": json.dumps(doc)})
+    assert response.status_code == 200
+    assert [str(e) for e in response.context["errors"]] == [
+        'bots: bot "support-bot" has conversations and cannot be removed; keep it in the document'
+    ]
     assert snapshot() == before
 
 

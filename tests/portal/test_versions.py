@@ -5,7 +5,17 @@ from django.test import Client
 from django.urls import reverse
 
 from handoff.config.document import config_publish, export_document, latest_version
-from handoff.models import AuditEntry, ConfigVersion, EscalationRule, Queue, User
+from handoff.crypto import new_api_key
+from handoff.models import (
+    ApiKey,
+    AuditEntry,
+    Bot,
+    ConfigVersion,
+    Conversation,
+    EscalationRule,
+    Queue,
+    User,
+)
 from tests.portal.conftest import login
 from tests.portal.publishing_helpers import load
 
@@ -129,7 +139,7 @@ def test_it_links_channel_problems_by_role(
 def test_it_lists_versions_with_who_when_note_and_rollback(
     client: Client, configured: None, maker: User
 ) -> None:
-    Queue.objects.filter(key="billing").update(priority=11)
+    EscalationRule.objects.filter(name="VIP billing").update(priority=7)
     config_publish(user=maker, note="second")
     login(client, maker)
     client.post(ROLLBACK, {"number": 1})
@@ -173,7 +183,7 @@ def test_it_compares_a_version_with_the_draft(
 
 
 def test_it_confirms_before_rolling_back(client: Client, configured: None, maker: User) -> None:
-    Queue.objects.filter(key="billing").update(priority=11)
+    EscalationRule.objects.filter(name="VIP billing").update(priority=7)
     config_publish(user=maker, note="second")
     login(client, maker)
     response = client.get(ROLLBACK, {"number": 1})
@@ -183,18 +193,81 @@ def test_it_confirms_before_rolling_back(client: Client, configured: None, maker
 
 
 def test_it_rolls_back_by_publishing_a_new_version_equal_to_the_old(
-    client: Client, configured: None, maker: User
+    client: Client, configured: None, admin_user: User
 ) -> None:
     Queue.objects.filter(key="billing").update(priority=11)
-    config_publish(user=maker, note="second")
-    login(client, maker)
+    config_publish(user=admin_user, note="second")
+    login(client, admin_user)
     response = client.post(ROLLBACK, {"number": 1})
     assert response.status_code == 302
     new = latest_version()
     assert new is not None and new.number == 3 and new.rolled_back_from == 1
     assert new.document == ConfigVersion.objects.get(number=1).document
     assert Queue.objects.get(key="billing").priority == 10  # the draft is the old one again
-    assert AuditEntry.objects.filter(action="rollback", user=maker).exists()
+    assert AuditEntry.objects.filter(action="rollback", user=admin_user).exists()
+
+
+def test_it_lets_a_maker_roll_back_rules(client: Client, configured: None, maker: User) -> None:
+    EscalationRule.objects.filter(name="VIP billing").update(priority=7)
+    config_publish(user=maker, note="second")
+    login(client, maker)
+    assert client.post(ROLLBACK, {"number": 1}).status_code == 302
+    assert EscalationRule.objects.get(name="VIP billing").priority == 1
+
+
+def add_bot_with_key() -> None:
+    """What an admin did after version 1: a bot with a live key, a queue's new priority."""
+    bot = Bot.objects.create(key="shop-bot", name="Shop bot")
+    _plain, prefix, hashed = new_api_key()
+    ApiKey.objects.create(bot=bot, prefix=prefix, hashed=hashed, name="live")
+    Queue.objects.filter(key="billing").update(priority=11)
+    config_publish(note="second")
+
+
+def test_it_tells_a_maker_what_only_an_admin_may_roll_back(
+    client: Client, configured: None, maker: User
+) -> None:
+    add_bot_with_key()
+    login(client, maker)
+    page = client.get(ROLLBACK, {"number": 1})
+    html = page.content.decode()
+    assert page.context["admin_only"] == [
+        "Queue “billing” would change: priority",
+        "Bot “shop-bot” would be removed, with its API keys",
+    ]
+    assert "Only an admin may roll back to version 1" in html
+    assert "Roll back to version 1" not in html  # no button to press
+    response = client.post(ROLLBACK, {"number": 1})
+    assert response.status_code == 403
+    assert "Bot “shop-bot” would be removed, with its API keys" in response.content.decode()
+    assert ApiKey.objects.filter(bot__key="shop-bot").exists()
+    assert ConfigVersion.objects.count() == 2
+
+
+def test_it_lets_an_admin_roll_back_bots_and_queues(
+    client: Client, configured: None, admin_user: User
+) -> None:
+    add_bot_with_key()
+    login(client, admin_user)
+    assert client.get(ROLLBACK, {"number": 1}).context["admin_only"] == []
+    assert client.post(ROLLBACK, {"number": 1}).status_code == 302
+    assert not Bot.objects.filter(key="shop-bot").exists()
+    assert Queue.objects.get(key="billing").priority == 10
+
+
+def test_it_names_a_bot_with_conversations_it_cannot_remove(
+    client: Client, configured: None, admin_user: User
+) -> None:
+    add_bot_with_key()
+    Conversation.objects.create(bot=Bot.objects.get(key="shop-bot"), channel="webchat")
+    login(client, admin_user)
+    response = client.post(ROLLBACK, {"number": 1})
+    assert response.status_code == 200
+    assert response.context["problems"][0]["message"] == (
+        'bot "shop-bot" has conversations and cannot be removed; keep it in the document'
+    )
+    assert Bot.objects.filter(key="shop-bot").exists()
+    assert ConfigVersion.objects.count() == 2
 
 
 def test_it_answers_404_for_an_unknown_version(
@@ -229,8 +302,8 @@ def test_it_flags_unpublished_changes_to_those_who_can_publish(
     assert client.get(VERSIONS).context["unpublished_changes"] is False
     audit(user=maker, action="create", object_type="api_key", object_key="support-bot")
     assert client.get(VERSIONS).context["unpublished_changes"] is False  # not in the document
-    Queue.objects.filter(key="billing").update(priority=12)
-    audit(user=maker, action="update", object_type="queue", object_key="billing")
+    EscalationRule.objects.filter(name="VIP billing").update(priority=7)
+    audit(user=maker, action="update", object_type="rule", object_key="VIP billing")
     response = client.get(VERSIONS)
     assert response.context["unpublished_changes"] is True
     assert "Unpublished changes" in response.content.decode()
