@@ -465,6 +465,8 @@ def export_rows(filters: Filters, *, chunk_size: int = 2000) -> Iterator[tuple[A
     """The export's rows in EXPORT_COLUMNS order, streamed from a server-side cursor.
 
     The database turns ids and timestamps into text, so no Python object is built per cell.
+    Text cells are as stored: the CSV writer (portal/csv_cells.py) quotes those a spreadsheet
+    would run as formulas.
     """
     wait: Expression = Seconds("assigned_at", "queued_at")
     qs = (

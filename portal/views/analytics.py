@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from handoff.models import Bot, Channel, Handoff, Queue, Topic
 from handoff.selectors import analytics
 from portal import charts
+from portal.csv_cells import safe_row
 from portal.roles import ADMIN, ANALYST, has_role, role_required
 
 MAX_DAYS = 366
@@ -242,15 +243,17 @@ def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
 
     The rows come formatted from the database (handoff/selectors/analytics.py
     `export_rows`); the csv module writes None as an empty cell, so only the wait needs
-    formatting here.
+    formatting here, after the text cells are made safe for spreadsheets (the wait is a
+    number, even when negative).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(analytics.EXPORT_COLUMNS)
     batch: list[tuple[Any, ...]] = []
     for row in rows:
-        wait = row[-1]
-        batch.append(row if wait is None else (*row[:-1], f"{wait:.3f}"))
+        cells = safe_row(row)
+        wait = cells[-1]
+        batch.append(cells if wait is None else (*cells[:-1], f"{wait:.3f}"))
         if len(batch) == EXPORT_BATCH:
             writer.writerows(batch)
             batch.clear()
