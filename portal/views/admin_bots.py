@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from handoff.models import ApiKey, Bot
@@ -52,6 +53,7 @@ def _keys_context(request: AuthedRequest, bot: Bot, **extra: object) -> dict:
 
 @role_required(*BOT_READERS)
 @require_GET
+@never_cache
 def bot_detail(request: AuthedRequest, key: str) -> HttpResponse:
     bot = get_object_or_404(Bot, key=key)
     context = _keys_context(request, bot, new_key=pop_secret(request, f"bot-key:{bot.pk}"))

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from handoff.errors import Conflict
@@ -20,6 +21,7 @@ PAGE_SIZE = 50
 
 @role_required(ADMIN, ANALYST)
 @require_GET
+@never_cache
 def failure_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(failed_deliveries(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "portal/failures/list.html", {"page": page})

@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from handoff.models import Queue
@@ -36,6 +37,7 @@ def queue_list(request: AuthedRequest) -> HttpResponse:
 
 @role_required(*CONFIG_READERS)
 @require_GET
+@never_cache
 def queue_detail(request: AuthedRequest, key: str) -> HttpResponse:
     queue = get_object_or_404(
         Queue.objects.select_related("when_closed_queue", "when_full_queue"), key=key

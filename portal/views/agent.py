@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from handoff.errors import Conflict
@@ -117,6 +118,7 @@ def _inbox(request: AuthedRequest, **extra: Any) -> HttpResponse:
 
 @role_required(ADMIN, AGENT)
 @require_GET
+@never_cache
 def workspace(request: AuthedRequest) -> HttpResponse:
     if _is_poll(request):
         return _inbox(request)
@@ -274,6 +276,7 @@ def _handoff_page(request: AuthedRequest, handoff_id: Any, **forms_: Any) -> Htt
 
 @role_required(ADMIN, AGENT)
 @require_GET
+@never_cache
 def handoff_detail(request: AuthedRequest, pk: Any) -> HttpResponse:
     if _is_poll(request):
         handoff = handoff_for_viewer(

@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, resolve, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from handoff.models import Bot, Channel, Handoff, Queue, Topic
@@ -266,6 +267,7 @@ def csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
 
 @role_required(ADMIN, ANALYST)
 @require_GET
+@never_cache
 def analytics_export(request: HttpRequest) -> HttpResponseBase:
     form = _bind(request)
     if not form.is_valid():

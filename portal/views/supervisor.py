@@ -6,6 +6,7 @@ The page polls its own board partial, so it stays live without a reload.
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from handoff.models import User
@@ -20,6 +21,7 @@ BOARD_POLL_MS = 2000
 
 @role_required(ADMIN)
 @require_GET
+@never_cache
 def board(request: AuthedRequest) -> HttpResponse:
     now = timezone.now()
     data = supervisor_board(now=now)

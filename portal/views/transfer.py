@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from handoff.config.document import (
@@ -117,6 +118,7 @@ def config_export(request: AuthedRequest) -> HttpResponse:
 
 @role_required(*CONFIG_READERS)
 @require_GET
+@never_cache
 def config_export_download(request: AuthedRequest) -> HttpResponse:
     """The draft (default) or `?version=N` as a JSON file, as export_config writes it."""
     number = request.GET.get("version", "")

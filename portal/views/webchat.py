@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -103,6 +104,7 @@ def _pane(request: VisitorRequest, context: dict, status: int = 200) -> HttpResp
 
 @require_GET
 @ensure_csrf_cookie
+@never_cache
 def webchat(request: HttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, _context(request, _current(request)))
 
@@ -152,6 +154,7 @@ def webchat_restart(request: VisitorRequest) -> HttpResponse:
 
 
 @require_GET
+@never_cache
 def webchat_status(request: HttpRequest) -> HttpResponse:
     """Polled while a person is awaited: the handoff's status in words."""
     return render(request, f"{TEMPLATE}#status", _context(request, _current(request)))
