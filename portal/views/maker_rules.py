@@ -31,7 +31,7 @@ from portal.maker_forms import (
     value_text,
 )
 from portal.roles import AUTHORING, CONFIG_READERS, has_role, role_required, role_required_to_write
-from portal.views._common import AuthedRequest
+from portal.views._common import AuthedRequest, move_offset
 
 PREFIX = "cond"
 
@@ -149,8 +149,7 @@ def rule_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def rule_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule, pk=pk)
-    offset = -1 if request.POST.get("direction") == "up" else 1
-    rule_move(user=request.user, rule_id=rule.pk, offset=offset)
+    rule_move(user=request.user, rule_id=rule.pk, offset=move_offset(request))
     if request.htmx:
         return render(request, "portal/maker/rules.html#rows", _rules_context(request))
     return redirect("rule_list")
