@@ -19,13 +19,11 @@ from django.utils.translation import ngettext
 from handoff.config.document import audit
 from handoff.crypto import new_api_key, new_webhook_secret
 from handoff.models import (
-    AgentSkill,
     ApiKey,
     Bot,
     Channel,
     EscalationRule,
     Queue,
-    QueueMembership,
     Skill,
     User,
 )
@@ -195,16 +193,29 @@ def _save_queue(
 def _set_members(queue: Queue, members: list[tuple[User, int]]) -> None:
     wanted = {user.pk: capacity for user, capacity in members}
     current = {m.user_id: m for m in queue.memberships.all()}
-    queue.memberships.exclude(user_id__in=wanted).delete()
-    for user_pk, capacity in wanted.items():
-        membership = current.get(user_pk)
-        if membership is None:
-            QueueMembership.objects.create(queue=queue, user_id=user_pk, capacity=capacity)
-        elif membership.capacity != capacity:
-            # Lowering capacity below what an agent already holds keeps what they hold: the
-            # DB check (active_count <= capacity) would refuse it, so hold at active_count.
-            membership.capacity = max(capacity, membership.active_count)
-            membership.save(update_fields=["capacity"])
+    differ = _rows_set(queue.memberships, current, "user_id", "capacity", wanted)
+    for membership, capacity in differ:
+        # Lowering capacity below what an agent already holds keeps what they hold: the
+        # DB check (active_count <= capacity) would refuse it, so hold at active_count.
+        membership.capacity = max(capacity, membership.active_count)
+        membership.save(update_fields=["capacity"])
+
+
+def _rows_set(
+    rows: Any, current: dict[int, Any], key: str, field: str, wanted: dict[int, int]
+) -> list[tuple[Any, int]]:
+    """Make the related `rows` (`current`: the rows by their `key` id) hold exactly `wanted`
+    (`key` id -> `field` value): delete those left out, create the new ones. Returns the rows
+    whose value differs, each with the value wanted, for the caller to save."""
+    rows.exclude(**{f"{key}__in": wanted}).delete()
+    differ = []
+    for pk, value in wanted.items():
+        row = current.get(pk)
+        if row is None:
+            rows.create(**{key: pk, field: value})
+        elif getattr(row, field) != value:
+            differ.append((row, value))
+    return differ
 
 
 def queue_create(
@@ -444,14 +455,9 @@ def agent_skills_set(*, by: User, target: User, levels: dict[int, int]) -> None:
             current[pk].proficiency == level for pk, level in levels.items()
         ):
             return
-        target.skills.exclude(skill_id__in=levels).delete()
-        for skill_id, level in levels.items():
-            row = current.get(skill_id)
-            if row is None:
-                AgentSkill.objects.create(user=target, skill_id=skill_id, proficiency=level)
-            elif row.proficiency != level:
-                row.proficiency = level
-                row.save(update_fields=["proficiency"])
+        for row, level in _rows_set(target.skills, current, "skill_id", "proficiency", levels):
+            row.proficiency = level
+            row.save(update_fields=["proficiency"])
         keys = dict(Skill.objects.filter(pk__in=levels).values_list("pk", "key"))
         audit(
             user=by,
