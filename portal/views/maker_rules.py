@@ -44,6 +44,13 @@ def _rules_context(request: AuthedRequest) -> dict[str, Any]:
     return {"rules": rules, "can_author": has_role(request.user, *AUTHORING)}
 
 
+def _rules_changed(request: AuthedRequest) -> HttpResponse:
+    """After a change in the list: its rows for htmx, the list page otherwise."""
+    if request.htmx:
+        return render(request, "portal/maker/rules.html#rows", _rules_context(request))
+    return redirect("rule_list")
+
+
 @role_required(*CONFIG_READERS)
 @require_GET
 def rule_list(request: AuthedRequest) -> HttpResponse:
@@ -140,9 +147,7 @@ def rule_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 def rule_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule.objects.select_related("queue"), pk=pk)
     rule_set_enabled(user=request.user, rule_id=rule.pk, enabled=not rule.enabled)
-    if request.htmx:
-        return render(request, "portal/maker/rules.html#rows", _rules_context(request))
-    return redirect("rule_list")
+    return _rules_changed(request)
 
 
 @role_required(*AUTHORING)
@@ -150,9 +155,7 @@ def rule_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
 def rule_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule, pk=pk)
     rule_move(user=request.user, rule_id=rule.pk, offset=move_offset(request))
-    if request.htmx:
-        return render(request, "portal/maker/rules.html#rows", _rules_context(request))
-    return redirect("rule_list")
+    return _rules_changed(request)
 
 
 @role_required(*AUTHORING)
