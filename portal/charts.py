@@ -110,6 +110,35 @@ def _x_labels(labels: Sequence[str], left: float, step: float, y: float) -> list
     return out
 
 
+# The plot area of the charts over labels: margins above, right and below (the left one varies).
+PLOT_TOP, RIGHT, BOTTOM = 30.0, 10.0, 28.0
+
+
+def _frame(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    ticks: Sequence[float],
+    *,
+    left: float,
+    width: int,
+    height: int,
+    fmt: Callable,
+) -> tuple[float, float, list[str]]:
+    """The plot's height, the width per label, and the body with the legend and y axis."""
+    plot_h = height - PLOT_TOP - BOTTOM
+    step = (width - left - RIGHT) / max(len(labels), 1)
+    body = _legend(series, left, 14)
+    body += _y_axis(ticks, left, PLOT_TOP, plot_h, width, fmt)
+    return plot_h, step, body
+
+
+def _bar(x: float, y: float, width: float, height: float, colour: str, title: str) -> str:
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" '
+        f'fill="{colour}"><title>{escape(title)}</title></rect>'
+    )
+
+
 def stacked_bars(
     labels: Sequence[str],
     series: Sequence[Series],
@@ -120,17 +149,16 @@ def stacked_bars(
     height: int = 280,
 ) -> SafeString:
     """One bar per label, each series stacked on the previous one."""
-    left, right, plot_top, bottom = 48.0, 10.0, 30.0, 28.0
-    plot_h = height - plot_top - bottom
+    left = 48.0
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(labels))]
     ticks = _ticks(max(totals, default=0))
     top = ticks[-1]
-    step = (width - left - right) / max(len(labels), 1)
+    plot_h, step, body = _frame(
+        labels, series, ticks, left=left, width=width, height=height, fmt=_number
+    )
     bar_w = max(step * 0.7, 1.0)
-    body = _legend(series, left, 14)
-    body += _y_axis(ticks, left, plot_top, plot_h, width, _number)
     for i, label in enumerate(labels):
-        y = plot_top + plot_h
+        y = PLOT_TOP + plot_h
         x = left + step * i + (step - bar_w) / 2
         for s in series:
             value = s.values[i] or 0
@@ -138,11 +166,7 @@ def stacked_bars(
                 continue
             h = plot_h * value / top
             y -= h
-            body.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{s.colour}"><title>{escape(label)} · {escape(s.label)}: '
-                f"{_number(value)}</title></rect>"
-            )
+            body.append(_bar(x, y, bar_w, h, s.colour, f"{label} · {s.label}: {_number(value)}"))
     body += _x_labels(labels, left, step, height - 10)
     return _svg(width, height, title, desc, body)
 
@@ -159,15 +183,14 @@ def grouped_bars(
     height: int = 260,
 ) -> SafeString:
     """Bars side by side per label (e.g. p50 and p90 per queue); None draws no bar."""
-    left, right, plot_top, bottom = 56.0, 10.0, 30.0, 28.0
-    plot_h = height - plot_top - bottom
+    left = 56.0
     values = [v for s in series for v in s.values if v is not None]
     ticks = _ticks(max(values, default=0), steps)
     top = ticks[-1]
-    step = (width - left - right) / max(len(labels), 1)
+    plot_h, step, body = _frame(
+        labels, series, ticks, left=left, width=width, height=height, fmt=fmt
+    )
     bar_w = step * 0.8 / max(len(series), 1)
-    body = _legend(series, left, 14)
-    body += _y_axis(ticks, left, plot_top, plot_h, width, fmt)
     for i, label in enumerate(labels):
         for j, s in enumerate(series):
             value = s.values[i]
@@ -175,12 +198,8 @@ def grouped_bars(
                 continue
             h = plot_h * max(value, 0) / top
             x = left + step * i + step * 0.1 + bar_w * j
-            y = plot_top + plot_h - h
-            body.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{s.colour}"><title>{escape(label)} · {escape(s.label)}: '
-                f"{escape(fmt(value))}</title></rect>"
-            )
+            y = PLOT_TOP + plot_h - h
+            body.append(_bar(x, y, bar_w, h, s.colour, f"{label} · {s.label}: {fmt(value)}"))
     body += _x_labels(labels, left, step, height - 10)
     return _svg(width, height, title, desc, body)
 
@@ -230,14 +249,13 @@ def line_chart(
     height: int = 220,
 ) -> SafeString:
     """A line per series; a None value breaks the line (no data that day)."""
-    left, right, plot_top, bottom = 48.0, 10.0, 30.0, 28.0
-    plot_h = height - plot_top - bottom
+    left = 48.0
     values = [v for s in series for v in s.values if v is not None]
     ticks = _ticks(top if top is not None else max(values, default=0))
     top = ticks[-1]
-    step = (width - left - right) / max(len(labels), 1)
-    body = _legend(series, left, 14)
-    body += _y_axis(ticks, left, plot_top, plot_h, width, fmt)
+    plot_h, step, body = _frame(
+        labels, series, ticks, left=left, width=width, height=height, fmt=fmt
+    )
     for s in series:
         segments: list[list[str]] = [[]]
         for i, value in enumerate(s.values):
@@ -245,7 +263,7 @@ def line_chart(
                 segments.append([])
                 continue
             x = left + step * (i + 0.5)
-            y = plot_top + plot_h - plot_h * min(value, top) / top
+            y = PLOT_TOP + plot_h - plot_h * min(value, top) / top
             segments[-1].append(f"{x:.1f},{y:.1f}")
             body.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{s.colour}">'

@@ -218,21 +218,16 @@ def simulate_compare(body: Any, *, bot_key: str, now: datetime | None = None) ->
     """Run `body` against the draft and the published configuration; list what differs."""
     now = now or timezone.now()
     states = selectors.queue_states(now)
-    draft = simulate(
-        body,
-        config=core.simulation_config(target=DRAFT),
-        target=DRAFT,
-        bot_key=bot_key,
-        now=now,
-        queue_states=states,
-    )
-    published = simulate(
-        body,
-        config=core.simulation_config(target=PUBLISHED),
-        target=PUBLISHED,
-        bot_key=bot_key,
-        now=now,
-        queue_states=states,
+    draft, published = (
+        simulate(
+            body,
+            config=core.simulation_config(target=target),
+            target=target,
+            bot_key=bot_key,
+            now=now,
+            queue_states=states,
+        )
+        for target in (DRAFT, PUBLISHED)
     )
     a, b = _outcome(draft), _outcome(published)
     differences = [

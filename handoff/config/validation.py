@@ -162,9 +162,12 @@ class _Checker:
 
     # -- shapes ------------------------------------------------------------------------------
 
-    def obj(self, value: Any, path: str, spec: dict[str, Any]) -> dict[str, Any] | None:
-        """The object with defaults filled from `spec` (REQUIRED marks a required key)."""
-        if value is MISSING:
+    def obj(
+        self, value: Any, path: str, spec: dict[str, Any], *, nullable: bool = False
+    ) -> dict[str, Any] | None:
+        """The object with defaults filled from `spec` (REQUIRED marks a required key); None
+        when it is missing, wrong, or (with `nullable`) null."""
+        if value is MISSING or (value is None and nullable):
             return None
         if not isinstance(value, dict):
             self.err(path, "must be an object")
@@ -183,6 +186,21 @@ class _Checker:
                 # Copy mutable defaults so normalised documents never share them.
                 out[key] = list(default) if isinstance(default, list) else default
         return out
+
+    def kind(self, value: Any, path: str, key: str, kinds: tuple[str, ...]) -> str | None:
+        """The `key` of an object whose other keys depend on it (a node's type, a delivery's
+        kind): one of `kinds`, or None when it is not (reported)."""
+        if not isinstance(value, dict):
+            self.err(path, "must be an object")
+            return None
+        kind = value.get(key, MISSING)
+        if kind is MISSING:
+            self.err(_join(path, key), "is required")
+            return None
+        if not isinstance(kind, str) or kind not in kinds:
+            self.err(_join(path, key), f"must be one of {', '.join(kinds)}, not {_q(kind)}")
+            return None
+        return kind
 
     def items(self, value: Any, path: str) -> list[Any]:
         if value is MISSING:
@@ -529,9 +547,9 @@ def _member(c: _Checker, raw: Any, path: str) -> dict | None:
 
 
 def _hours(c: _Checker, raw: Any, path: str) -> dict | None:
-    if raw is None:
-        return None
-    d = c.obj(raw, path, {"timezone": REQUIRED, "weekly": REQUIRED, "closed_dates": []})
+    d = c.obj(
+        raw, path, {"timezone": REQUIRED, "weekly": REQUIRED, "closed_dates": []}, nullable=True
+    )
     if d is None:
         return None
     tz = d["timezone"]
@@ -596,9 +614,8 @@ def _windows(c: _Checker, raw: Any, path: str) -> list[list[str]]:
 
 
 def _overflow(c: _Checker, raw: Any, path: str) -> dict | None:
-    if raw is None:
-        return None
-    d = c.obj(raw, path, {"when_closed": None, "when_full": None, "max_wait_seconds": None})
+    spec = {"when_closed": None, "when_full": None, "max_wait_seconds": None}
+    d = c.obj(raw, path, spec, nullable=True)
     if d is None:
         return None
     out = {
@@ -619,9 +636,7 @@ def _overflow(c: _Checker, raw: Any, path: str) -> dict | None:
 
 
 def _overflow_action(c: _Checker, raw: Any, path: str) -> dict | None:
-    if raw is None:
-        return None
-    d = c.obj(raw, path, {"action": None, "message": None, "queue": None})
+    d = c.obj(raw, path, {"action": None, "message": None, "queue": None}, nullable=True)
     if d is None:
         return None
     action = c.choice(d["action"], f"{path}.action", OVERFLOW_ACTIONS, nullable=True)
@@ -643,19 +658,12 @@ def _overflow_action(c: _Checker, raw: Any, path: str) -> dict | None:
 
 
 def _delivery(c: _Checker, raw: Any, path: str) -> dict | None:
-    if not isinstance(raw, dict):
-        c.err(path, "must be an object")
-        return None
-    kind = raw.get("kind", MISSING)
-    if kind is MISSING:
-        c.err(f"{path}.kind", "is required")
+    kind = c.kind(raw, path, "kind", DELIVERY_KINDS)
+    if kind is None:
         return None
     if kind == DeliveryKind.AGENTS:
         c.obj(raw, path, {"kind": REQUIRED})
         return {"kind": DeliveryKind.AGENTS.value}
-    if kind != DeliveryKind.WEBHOOK:
-        c.err(f"{path}.kind", f"must be one of {', '.join(DELIVERY_KINDS)}, not {_q(kind)}")
-        return None
     d = c.obj(raw, path, {"kind": REQUIRED, "url": REQUIRED, "secret": MISSING})
     assert d is not None
     out = {"kind": DeliveryKind.WEBHOOK.value, "url": c.url(d["url"], f"{path}.url")}
@@ -825,15 +833,8 @@ def _topic(c: _Checker, raw: Any, path: str) -> dict | None:
 
 
 def _node(c: _Checker, raw: Any, path: str) -> dict | None:
-    if not isinstance(raw, dict):
-        c.err(path, "must be an object")
-        return None
-    node_type = raw.get("type", MISSING)
-    if node_type is MISSING:
-        c.err(f"{path}.type", "is required")
-        return None
-    if not isinstance(node_type, str) or node_type not in NODE_SPECS:
-        c.err(f"{path}.type", f"must be one of {', '.join(NODE_TYPES)}, not {_q(node_type)}")
+    node_type = c.kind(raw, path, "type", NODE_TYPES)
+    if node_type is None:
         return None
     d = c.obj(raw, path, {"id": REQUIRED, "type": REQUIRED, **NODE_SPECS[node_type]})
     assert d is not None

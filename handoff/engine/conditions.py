@@ -276,6 +276,7 @@ class Condition:
         "folded",
         "key",
         "memo",
+        "one",
         "op",
         "pattern",
         "refused",
@@ -312,6 +313,8 @@ class Condition:
         kind = {"gt": "n", "gte": "n", "lt": "n", "lte": "n", "contains": "t"}.get(op, "")
         kind = "t" if op in ("starts_with", "matches") else kind
         self.memo = f"{field}\x00{kind}"
+        # eq and in share their test: an item equals the expected value, or one of several.
+        self.one = self._eq_one if len(self.expected) == 1 else self._in_one
         self.test: Callable[[Any], bool] = getattr(self, "_" + op, self._unknown)
 
     def _unknown(self, actual: Any) -> bool:
@@ -323,21 +326,13 @@ class Condition:
                 return True
             if self.text_only:
                 return False
-        return _any(actual, self._eq_one)
+        return _any(actual, self.one)
 
     def _ne(self, actual: Any) -> bool:
         return not self._eq(actual)
 
-    def _in(self, actual: Any) -> bool:
-        if actual.__class__ is str:
-            if actual.casefold() in self.exact:
-                return True
-            if self.text_only:
-                return False
-        return _any(actual, self._in_one)
-
-    def _not_in(self, actual: Any) -> bool:
-        return not self._in(actual)
+    _in = _eq
+    _not_in = _ne
 
     def _exists(self, actual: Any) -> bool:
         return _exists(actual)

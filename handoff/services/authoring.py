@@ -7,7 +7,6 @@ while it is locked: renaming or deleting something a rule, mapping or topic uses
 InUseError, whose `references` list what uses it.
 """
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -17,7 +16,18 @@ from handoff.config.document import audit
 from handoff.config.validation import SYSTEM_TOPICS
 from handoff.engine.routing import TEMPLATE_RE
 from handoff.models import ContextField, EscalationRule, Topic, TopicNode, User
-from handoff.services.portal_config import InUseError
+from handoff.services.editing import (
+    InUseError,
+    condition_items,
+    conditions_test,
+    fields_save,
+    locked,
+    refuse_if_used,
+    renumber,
+    row_delete,
+    row_update,
+    rows_reorder,
+)
 
 __all__ = [
     "InUseError",
@@ -46,31 +56,18 @@ __all__ = [
 # -- who uses what --------------------------------------------------------------------------------
 
 
-def _condition_items(conditions: Any) -> Iterable[dict]:
-    if not isinstance(conditions, dict):
-        return
-    for items in conditions.values():
-        for cond in items if isinstance(items, list) else []:
-            if isinstance(cond, dict):
-                yield cond
-
-
 def _template_names(template: str, source: str) -> set[str]:
     return {m.group(2) for m in TEMPLATE_RE.finditer(template or "") if m.group(1) == source}
 
 
 def topic_references(key: str) -> list[str]:
     """Rules whose conditions test the topic key (`topic` or `topics`)."""
-    refs = []
-    for rule in EscalationRule.objects.only("name", "conditions").order_by("order", "id"):
-        for cond in _condition_items(rule.conditions):
-            if cond.get("field") not in ("topic", "topics"):
-                continue
-            value = cond.get("value")
-            if value == key or (isinstance(value, list) and key in value):
-                refs.append(f"rule “{rule.name}”")
-                break
-    return refs
+    rules = EscalationRule.objects.only("name", "conditions").order_by("order", "id")
+    return [
+        f"rule “{rule.name}”"
+        for rule in rules
+        if conditions_test(rule.conditions, ("topic", "topics"), key)
+    ]
 
 
 def context_field_references(target: str) -> list[str]:
@@ -79,7 +76,7 @@ def context_field_references(target: str) -> list[str]:
     for rule in EscalationRule.objects.only("name", "conditions", "agent_message").order_by(
         "order", "id"
     ):
-        if any(c.get("field") == f"context.{target}" for c in _condition_items(rule.conditions)):
+        if any(c.get("field") == f"context.{target}" for c in condition_items(rule.conditions)):
             refs.append(f"rule “{rule.name}” (condition on context.{target})")
         elif target in _template_names(rule.agent_message, "context"):
             refs.append(f"rule “{rule.name}” (agent message)")
@@ -105,7 +102,7 @@ def variable_references(variable: str, *, exclude_node: int | None = None) -> li
         "order", "id"
     ):
         tested = any(
-            c.get("field") == f"variables.{variable}" for c in _condition_items(rule.conditions)
+            c.get("field") == f"variables.{variable}" for c in condition_items(rule.conditions)
         )
         if tested or variable in _template_names(rule.agent_message, "variables"):
             refs.append(f"rule “{rule.name}”")
@@ -139,39 +136,28 @@ def topic_update(
     *, user: User, topic_id: int, key: str, name: str, trigger_phrases: list[str]
 ) -> Topic:
     """Holds the topic's row lock while it checks that a new key leaves nothing behind."""
-    with transaction.atomic():
-        topic = Topic.objects.select_for_update().get(pk=topic_id)
-        old_key = topic.key
-        if key != old_key:
-            refs = topic_references(old_key)
-            if topic.is_system:
-                refs.insert(0, "it is a system topic")
-            if refs:
-                raise InUseError(refs)
-        topic.key, topic.name, topic.trigger_phrases = key, name, trigger_phrases
-        topic.save(update_fields=["key", "name", "trigger_phrases"])
-        audit(
-            user=user,
-            action="update",
-            object_type="topic",
-            object_key=key,
-            detail={"old_key": old_key},
-        )
-    return topic
+    values = {"key": key, "name": name, "trigger_phrases": trigger_phrases}
+    return row_update(
+        Topic, topic_id, values, user=user, audit_as="topic", refs=_topic_renamed, list_fields=False
+    )
+
+
+def _topic_renamed(topic: Topic) -> list[str]:
+    """What a new key would leave behind."""
+    return (["it is a system topic"] if topic.is_system else []) + topic_references(topic.key)
 
 
 def topic_delete(*, user: User, topic_id: int) -> None:
     """Holds the topic's row lock while it checks that nothing uses it."""
-    with transaction.atomic():
-        topic = Topic.objects.select_for_update().get(pk=topic_id)
-        refs = topic_references(topic.key)
-        if topic.is_system or topic.key in SYSTEM_TOPICS:
-            refs.insert(0, "it is a system topic, which always exists")
-        if refs:
-            raise InUseError(refs)
-        key = topic.key
-        topic.delete()
-        audit(user=user, action="delete", object_type="topic", object_key=key)
+    row_delete(Topic, topic_id, user=user, audit_as="topic", refs=_topic_deleted)
+
+
+def _topic_deleted(topic: Topic) -> list[str]:
+    """What deleting the topic would leave behind."""
+    refs = topic_references(topic.key)
+    if topic.is_system or topic.key in SYSTEM_TOPICS:
+        refs.insert(0, "it is a system topic, which always exists")
+    return refs
 
 
 def _node_detail(node: TopicNode) -> dict[str, Any]:
@@ -187,7 +173,7 @@ def topic_node_add(*, user: User, topic_id: int, values: dict[str, Any]) -> Topi
     """Append a node; `values` maps TopicNode fields (node_id, type, text, ...) to values."""
     with transaction.atomic():
         # Lock the topic: two makers adding at once must not take the same position.
-        topic = Topic.objects.select_for_update().get(pk=topic_id)
+        topic = locked(Topic, topic_id)
         last = topic.nodes.aggregate(last=Max("position"))["last"]
         node = TopicNode.objects.create(
             topic=topic, position=0 if last is None else last + 1, **values
@@ -217,11 +203,8 @@ def topic_node_update(*, user: User, node_pk: int, values: dict[str, Any]) -> To
         )
         if node.type == TopicNode.Type.QUESTION and node.variable and not still_sets:
             refs += variable_references(node.variable, exclude_node=node.pk)
-        if refs:
-            raise InUseError(refs)
-        for field, value in values.items():
-            setattr(node, field, value)
-        node.save(update_fields=list(values))
+        refuse_if_used(refs)
+        fields_save(node, values)
         audit(
             user=user,
             action="update",
@@ -239,12 +222,11 @@ def topic_node_delete(*, user: User, node_pk: int) -> None:
         refs = _goto_references(node.topic, node.node_id, exclude_node=node.pk)
         if node.type == TopicNode.Type.QUESTION and node.variable:
             refs += variable_references(node.variable, exclude_node=node.pk)
-        if refs:
-            raise InUseError(refs)
+        refuse_if_used(refs)
         topic = node.topic
         detail = _node_detail(node)
         node.delete()
-        _renumber(TopicNode, list(topic.nodes.order_by("position", "id")), "position", start=0)
+        renumber(list(topic.nodes.order_by("position", "id")), "position", start=0)
         audit(
             user=user,
             action="delete",
@@ -258,40 +240,18 @@ def topic_node_move(*, user: User, node_pk: int, offset: int) -> None:
     """Move a node `offset` places (-1 up, 1 down); moving past either end does nothing."""
     with transaction.atomic():
         topic = _locked_node(node_pk).topic
-        nodes = list(topic.nodes.order_by("position", "id"))
-        if not _move(nodes, node_pk, offset):
-            return
-        _renumber(TopicNode, nodes, "position", start=0)
-        audit(
+        rows = list(topic.nodes.order_by("position", "id"))
+        rows_reorder(
+            rows,
+            node_pk,
+            offset,
             user=user,
-            action="reorder",
-            object_type="topic_node",
+            field="position",
+            start=0,
+            audit_as="topic_node",
+            name="node_id",
             object_key=topic.key,
-            detail={"order": [n.node_id for n in nodes]},
         )
-
-
-def _move(rows: list[Any], pk: int, offset: int) -> bool:
-    index = next(i for i, row in enumerate(rows) if row.pk == pk)
-    target = index + offset
-    if offset == 0 or not 0 <= target < len(rows):
-        return False
-    rows.insert(target, rows.pop(index))
-    return True
-
-
-def _renumber(model: Any, rows: list[Any], field: str, *, start: int) -> None:
-    """Number `rows` from `start` in list order, rewriting only those that change."""
-    changed = [(row, start + i) for i, row in enumerate(rows) if getattr(row, field) != start + i]
-    if not changed:
-        return
-    # Positions are unique per topic: park the moving rows above every number in use first.
-    parking = max(getattr(row, field) for row in rows) + len(rows) + start + 1
-    for offset, (row, _new) in enumerate(changed):
-        model.objects.filter(pk=row.pk).update(**{field: parking + offset})
-    for row, new in changed:
-        setattr(row, field, new)
-        model.objects.filter(pk=row.pk).update(**{field: new})
 
 
 # -- context fields -------------------------------------------------------------------------------
@@ -308,51 +268,45 @@ def context_field_create(*, user: User, values: dict[str, Any]) -> ContextField:
 
 def context_field_update(*, user: User, field_id: int, values: dict[str, Any]) -> ContextField:
     """Holds the field's row lock while it checks that a new target leaves nothing behind."""
-    with transaction.atomic():
-        field = ContextField.objects.select_for_update().get(pk=field_id)
-        old_target = field.target
-        if values.get("target", old_target) != old_target:
-            refs = context_field_references(old_target)
-            if refs:
-                raise InUseError(refs)
-        for name, value in values.items():
-            setattr(field, name, value)
-        field.save(update_fields=list(values))
-        audit(
-            user=user,
-            action="update",
-            object_type="context_field",
-            object_key=field.target,
-            detail={"fields": sorted(values), "old_target": old_target},
-        )
-    return field
+    return row_update(
+        ContextField,
+        field_id,
+        values,
+        user=user,
+        audit_as="context_field",
+        refs=_field_readers,
+        key="target",
+    )
+
+
+def _field_readers(field: ContextField) -> list[str]:
+    return context_field_references(field.target)
 
 
 def context_field_delete(*, user: User, field_id: int) -> None:
     """Holds the field's row lock while it checks that nothing reads it."""
-    with transaction.atomic():
-        field = ContextField.objects.select_for_update().get(pk=field_id)
-        refs = context_field_references(field.target)
-        if refs:
-            raise InUseError(refs)
-        target = field.target
-        field.delete()
-        audit(user=user, action="delete", object_type="context_field", object_key=target)
+    row_delete(
+        ContextField,
+        field_id,
+        user=user,
+        audit_as="context_field",
+        refs=_field_readers,
+        key="target",
+    )
 
 
 def context_field_move(*, user: User, field_id: int, offset: int) -> None:
     with transaction.atomic():
         rows = list(ContextField.objects.select_for_update().order_by("position", "id"))
-        if not _move(rows, field_id, offset):
-            return
-        _renumber(ContextField, rows, "position", start=0)
-        moved = next(row for row in rows if row.pk == field_id)
-        audit(
+        rows_reorder(
+            rows,
+            field_id,
+            offset,
             user=user,
-            action="reorder",
-            object_type="context_field",
-            object_key=moved.target,
-            detail={"order": [f.target for f in rows]},
+            field="position",
+            start=0,
+            audit_as="context_field",
+            name="target",
         )
 
 
@@ -376,27 +330,13 @@ def rule_create(*, user: User, values: dict[str, Any]) -> EscalationRule:
 
 
 def rule_update(*, user: User, rule_id: int, values: dict[str, Any]) -> EscalationRule:
-    with transaction.atomic():
-        rule = EscalationRule.objects.select_for_update().get(pk=rule_id)
-        old_name = rule.name
-        for name, value in values.items():
-            setattr(rule, name, value)
-        rule.save(update_fields=list(values))
-        audit(
-            user=user,
-            action="update",
-            object_type="rule",
-            object_key=rule.name,
-            detail={"fields": sorted(values), "old_name": old_name},
-        )
-    return rule
+    return row_update(EscalationRule, rule_id, values, user=user, audit_as="rule", key="name")
 
 
 def rule_set_enabled(*, user: User, rule_id: int, enabled: bool) -> EscalationRule:
     with transaction.atomic():
-        rule = EscalationRule.objects.select_for_update().get(pk=rule_id)
-        rule.enabled = enabled
-        rule.save(update_fields=["enabled"])
+        rule = locked(EscalationRule, rule_id)
+        fields_save(rule, {"enabled": enabled})
         audit(
             user=user,
             action="enable" if enabled else "disable",
@@ -407,25 +347,14 @@ def rule_set_enabled(*, user: User, rule_id: int, enabled: bool) -> EscalationRu
 
 
 def rule_delete(*, user: User, rule_id: int) -> None:
-    with transaction.atomic():
-        rule = EscalationRule.objects.select_for_update().get(pk=rule_id)
-        name = rule.name
-        rule.delete()
-        audit(user=user, action="delete", object_type="rule", object_key=name)
+    # Nothing refers to a rule: nothing can stop its deletion.
+    row_delete(EscalationRule, rule_id, user=user, audit_as="rule", key="name")
 
 
 def rule_move(*, user: User, rule_id: int, offset: int) -> None:
     """Move a rule `offset` places in the evaluation order; the orders become 1..n."""
     with transaction.atomic():
-        rules = list(EscalationRule.objects.select_for_update().order_by("order", "id"))
-        if not _move(rules, rule_id, offset):
-            return
-        _renumber(EscalationRule, rules, "order", start=1)
-        moved = next(rule for rule in rules if rule.pk == rule_id)
-        audit(
-            user=user,
-            action="reorder",
-            object_type="rule",
-            object_key=moved.name,
-            detail={"order": [r.name for r in rules]},
+        rows = list(EscalationRule.objects.select_for_update().order_by("order", "id"))
+        rows_reorder(
+            rows, rule_id, offset, user=user, field="order", start=1, audit_as="rule", name="name"
         )

@@ -11,51 +11,34 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from handoff.config.document import audit
 from handoff.crypto import new_api_key, new_webhook_secret
-from handoff.errors import Conflict
 from handoff.models import (
-    AgentSkill,
     ApiKey,
     Bot,
     Channel,
     EscalationRule,
     Queue,
-    QueueMembership,
     Skill,
     User,
 )
 from handoff.roles import ROLES, roles_forget
-
-
-class InUseError(Conflict):
-    """The object is still used; `references` says by what, in words a user understands."""
-
-    def __init__(self, references: list[str]) -> None:
-        super().__init__("; ".join(references), code="in_use", fields={"references": references})
-        self.references = references
-
+from handoff.services.editing import InUseError as InUseError  # raised by the services here
+from handoff.services.editing import (
+    conditions_test,
+    fields_save,
+    locked,
+    refuse_if_used,
+    row_delete,
+    row_update,
+)
 
 # -- who uses what --------------------------------------------------------------------------------
-
-
-def _conditions_mention(conditions: Any, field: str, value: str) -> bool:
-    """Whether a rule's {"all"|"any": [{field, op, value}]} tests `field` against `value`."""
-    if not isinstance(conditions, dict):
-        return False
-    for items in conditions.values():
-        for cond in items if isinstance(items, list) else []:
-            if not isinstance(cond, dict) or cond.get("field") != field:
-                continue
-            tested = cond.get("value")
-            if tested == value or (isinstance(tested, list) and value in tested):
-                return True
-    return False
 
 
 def channel_references(channel: Channel) -> list[str]:
@@ -65,7 +48,7 @@ def channel_references(channel: Channel) -> list[str]:
     refs = [_("bot “%(name)s”") % {"name": name} for name in bots]
     # Rules name channels by key inside their JSON conditions, so no foreign key protects them.
     for rule in EscalationRule.objects.only("name", "conditions"):
-        if _conditions_mention(rule.conditions, "channel", key):
+        if conditions_test(rule.conditions, ("channel",), key):
             refs.append(_("rule “%(name)s”") % {"name": rule.name})
     return refs
 
@@ -109,10 +92,6 @@ def skill_references(skill: Skill) -> list[str]:
     ]
 
 
-def _protected_references(error: ProtectedError) -> list[str]:
-    return [f"{type(obj)._meta.verbose_name} “{obj}”" for obj in error.protected_objects]
-
-
 # -- channels -------------------------------------------------------------------------------------
 
 
@@ -128,36 +107,14 @@ def channel_update(*, user: User, channel_id: int, changes: dict[str, Any]) -> C
 
     Holds the channel's row lock while it checks that a new key leaves nothing behind.
     """
-    with transaction.atomic():
-        channel = Channel.objects.select_for_update().get(pk=channel_id)
-        old_key = channel.key
-        if changes.get("key", old_key) != old_key:
-            refs = channel_references(channel)
-            if refs:
-                raise InUseError(refs)
-        for field, value in changes.items():
-            setattr(channel, field, value)
-        channel.save(update_fields=list(changes) or None)
-        audit(
-            user=user,
-            action="update",
-            object_type="channel",
-            object_key=channel.key,
-            detail={"fields": sorted(changes), "old_key": old_key},
-        )
-    return channel
+    return row_update(
+        Channel, channel_id, changes, user=user, audit_as="channel", refs=channel_references
+    )
 
 
 def channel_delete(*, user: User, channel_id: int) -> None:
     """Holds the channel's row lock while it checks that nothing uses it."""
-    with transaction.atomic():
-        channel = Channel.objects.select_for_update().get(pk=channel_id)
-        refs = channel_references(channel)
-        if refs:
-            raise InUseError(refs)
-        key = channel.key
-        channel.delete()
-        audit(user=user, action="delete", object_type="channel", object_key=key)
+    row_delete(Channel, channel_id, user=user, audit_as="channel", refs=channel_references)
 
 
 # -- queues ---------------------------------------------------------------------------------------
@@ -236,16 +193,29 @@ def _save_queue(
 def _set_members(queue: Queue, members: list[tuple[User, int]]) -> None:
     wanted = {user.pk: capacity for user, capacity in members}
     current = {m.user_id: m for m in queue.memberships.all()}
-    queue.memberships.exclude(user_id__in=wanted).delete()
-    for user_pk, capacity in wanted.items():
-        membership = current.get(user_pk)
-        if membership is None:
-            QueueMembership.objects.create(queue=queue, user_id=user_pk, capacity=capacity)
-        elif membership.capacity != capacity:
-            # Lowering capacity below what an agent already holds keeps what they hold: the
-            # DB check (active_count <= capacity) would refuse it, so hold at active_count.
-            membership.capacity = max(capacity, membership.active_count)
-            membership.save(update_fields=["capacity"])
+    differ = _rows_set(queue.memberships, current, "user_id", "capacity", wanted)
+    for membership, capacity in differ:
+        # Lowering capacity below what an agent already holds keeps what they hold: the
+        # DB check (active_count <= capacity) would refuse it, so hold at active_count.
+        membership.capacity = max(capacity, membership.active_count)
+        membership.save(update_fields=["capacity"])
+
+
+def _rows_set(
+    rows: Any, current: dict[int, Any], key: str, field: str, wanted: dict[int, int]
+) -> list[tuple[Any, int]]:
+    """Make the related `rows` (`current`: the rows by their `key` id) hold exactly `wanted`
+    (`key` id -> `field` value): delete those left out, create the new ones. Returns the rows
+    whose value differs, each with the value wanted, for the caller to save."""
+    rows.exclude(**{f"{key}__in": wanted}).delete()
+    differ = []
+    for pk, value in wanted.items():
+        row = current.get(pk)
+        if row is None:
+            rows.create(**{key: pk, field: value})
+        elif getattr(row, field) != value:
+            differ.append((row, value))
+    return differ
 
 
 def queue_create(
@@ -260,42 +230,24 @@ def queue_update(
 ) -> QueueSaved:
     """Holds the queue's row lock while it checks that a new key leaves nothing behind."""
     with transaction.atomic():
-        queue = Queue.objects.select_for_update().get(pk=queue_id)
+        queue = locked(Queue, queue_id)
         if fields.get("key", queue.key) != queue.key:
-            refs = queue_references(queue, fallback=False)
-            if refs:
-                raise InUseError(refs)
+            refuse_if_used(queue_references(queue, fallback=False))
         return _save_queue(user=user, queue=queue, fields=fields, members=members)
 
 
 def queue_rotate_webhook_secret(*, user: User, queue_id: int) -> str:
     secret = new_webhook_secret()
     with transaction.atomic():
-        queue = Queue.objects.select_for_update().get(pk=queue_id)
-        queue.webhook_secret = secret
-        queue.save(update_fields=["webhook_secret"])
-        audit(
-            user=user,
-            action="rotate_secret",
-            object_type="queue",
-            object_key=queue.key,
-        )
+        queue = locked(Queue, queue_id)
+        fields_save(queue, {"webhook_secret": secret})
+        audit(user=user, action="rotate_secret", object_type="queue", object_key=queue.key)
     return secret
 
 
 def queue_delete(*, user: User, queue_id: int) -> None:
     """Holds the queue's row lock while it checks that nothing uses it."""
-    try:
-        with transaction.atomic():
-            queue = Queue.objects.select_for_update().get(pk=queue_id)
-            refs = queue_references(queue)
-            if refs:
-                raise InUseError(refs)
-            key = queue.key
-            queue.delete()
-            audit(user=user, action="delete", object_type="queue", object_key=key)
-    except ProtectedError as error:
-        raise InUseError(_protected_references(error)) from None
+    row_delete(Queue, queue_id, user=user, audit_as="queue", refs=queue_references)
 
 
 # -- bots and keys --------------------------------------------------------------------------------
@@ -332,10 +284,9 @@ def bot_update(
     status_callback_url: str | None,
 ) -> Bot:
     with transaction.atomic():
-        bot = Bot.objects.select_for_update().get(pk=bot_id)
+        bot = locked(Bot, bot_id)
         old_key = bot.key
-        bot.key, bot.name, bot.status_callback_url = key, name, status_callback_url
-        bot.save(update_fields=["key", "name", "status_callback_url"])
+        fields_save(bot, {"key": key, "name": name, "status_callback_url": status_callback_url})
         bot.channels.set(channels)
         audit(
             user=user,
@@ -349,17 +300,7 @@ def bot_update(
 
 def bot_delete(*, user: User, bot_id: int) -> None:
     """Holds the bot's row lock while it checks that it made no handoffs."""
-    try:
-        with transaction.atomic():
-            bot = Bot.objects.select_for_update().get(pk=bot_id)
-            refs = bot_references(bot)
-            if refs:
-                raise InUseError(refs)
-            key = bot.key
-            bot.delete()
-            audit(user=user, action="delete", object_type="bot", object_key=key)
-    except ProtectedError as error:
-        raise InUseError(_protected_references(error)) from None
+    row_delete(Bot, bot_id, user=user, audit_as="bot", refs=bot_references)
 
 
 def api_key_create(*, user: User | None, bot: Bot, name: str = "") -> tuple[ApiKey, str]:
@@ -447,7 +388,7 @@ def user_update(
     password: str = "",
 ) -> User:
     with transaction.atomic():
-        target = User.objects.select_for_update().get(pk=user_id)
+        target = locked(User, user_id)
         target.first_name, target.last_name, target.email = first_name, last_name, email
         target.is_active = is_active
         fields = ["first_name", "last_name", "email", "is_active"]
@@ -488,36 +429,22 @@ def skill_create(*, user: User, key: str, name: str) -> Skill:
 
 def skill_update(*, user: User, skill_id: int, key: str, name: str) -> Skill:
     """Holds the skill's row lock while it checks that a new key leaves nothing behind."""
-    with transaction.atomic():
-        skill = Skill.objects.select_for_update().get(pk=skill_id)
-        old_key = skill.key
-        if key != old_key:
-            refs = skill_references(skill)
-            if refs:
-                raise InUseError(refs)
-        skill.key, skill.name = key, name
-        skill.save(update_fields=["key", "name"])
-        audit(
-            user=user,
-            action="update",
-            object_type="skill",
-            object_key=key,
-            detail={"old_key": old_key},
-        )
-    return skill
+    values = {"key": key, "name": name}
+    return row_update(
+        Skill,
+        skill_id,
+        values,
+        user=user,
+        audit_as="skill",
+        refs=skill_references,
+        list_fields=False,
+    )
 
 
 def skill_delete(*, user: User, skill_id: int) -> None:
     """Holds the skill's row lock while it checks that no rule requires it."""
-    with transaction.atomic():
-        skill = Skill.objects.select_for_update().get(pk=skill_id)
-        refs = skill_references(skill)
-        if refs:
-            raise InUseError(refs)
-        key = skill.key
-        # Agents' proficiencies in it go with it (cascade): nothing routes by it any more.
-        skill.delete()
-        audit(user=user, action="delete", object_type="skill", object_key=key)
+    # Agents' proficiencies in it go with it (cascade): nothing routes by it any more.
+    row_delete(Skill, skill_id, user=user, audit_as="skill", refs=skill_references)
 
 
 def agent_skills_set(*, by: User, target: User, levels: dict[int, int]) -> None:
@@ -528,14 +455,9 @@ def agent_skills_set(*, by: User, target: User, levels: dict[int, int]) -> None:
             current[pk].proficiency == level for pk, level in levels.items()
         ):
             return
-        target.skills.exclude(skill_id__in=levels).delete()
-        for skill_id, level in levels.items():
-            row = current.get(skill_id)
-            if row is None:
-                AgentSkill.objects.create(user=target, skill_id=skill_id, proficiency=level)
-            elif row.proficiency != level:
-                row.proficiency = level
-                row.save(update_fields=["proficiency"])
+        for row, level in _rows_set(target.skills, current, "skill_id", "proficiency", levels):
+            row.proficiency = level
+            row.save(update_fields=["proficiency"])
         keys = dict(Skill.objects.filter(pk__in=levels).values_list("pk", "key"))
         audit(
             user=by,

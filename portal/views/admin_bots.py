@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from handoff.models import ApiKey, Bot
 from handoff.services.portal_config import (
-    InUseError,
     api_key_create,
     api_key_revoke,
     bot_create,
@@ -23,7 +22,7 @@ from handoff.services.portal_config import (
 )
 from portal.forms import ApiKeyForm, BotForm
 from portal.roles import ADMIN, ANALYST, role_required
-from portal.views._common import AuthedRequest, pop_secret, stash_secret
+from portal.views._common import AuthedRequest, deleted_unless_used, pop_secret, stash_secret
 
 BOT_READERS = (ADMIN, ANALYST)
 
@@ -98,17 +97,15 @@ def _bot_values(form: BotForm) -> dict:
 @require_POST
 def bot_remove(request: AuthedRequest, key: str) -> HttpResponse:
     bot = get_object_or_404(Bot, key=key)
-    try:
-        bot_delete(user=request.user, bot_id=bot.pk)
-    except InUseError as error:
-        messages.error(
-            request,
-            _("“%(name)s” was not deleted: %(refs)s.")
-            % {"name": bot.name, "refs": "; ".join(error.references)},
-        )
-        return redirect("bot_detail", key=bot.key)
-    messages.success(request, _("Bot “%(name)s” deleted.") % {"name": bot.name})
-    return redirect("bot_list")
+    return deleted_unless_used(
+        request,
+        lambda: bot_delete(user=request.user, bot_id=bot.pk),
+        what={"name": bot.name},
+        deleted=_("Bot “%(name)s” deleted."),
+        refused=_("“%(name)s” was not deleted: %(refs)s."),
+        done=redirect("bot_list"),
+        back=redirect("bot_detail", key=bot.key),
+    )
 
 
 @role_required(ADMIN)

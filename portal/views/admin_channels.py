@@ -8,15 +8,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from handoff.models import Channel
-from handoff.services.portal_config import (
-    InUseError,
-    channel_create,
-    channel_delete,
-    channel_update,
-)
+from handoff.services.portal_config import channel_create, channel_delete, channel_update
 from portal.forms import ChannelForm
 from portal.roles import ADMIN, CONFIG_READERS, role_required
-from portal.views._common import AuthedRequest
+from portal.views._common import AuthedRequest, deleted_unless_used, saved_unless_used
 
 
 @role_required(*CONFIG_READERS)
@@ -44,15 +39,10 @@ def channel_edit(request: AuthedRequest, key: str) -> HttpResponse:
     form = ChannelForm(request.POST or None, instance=channel)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data}
-        try:
-            saved = channel_update(user=request.user, channel_id=channel.pk, changes=changes)
-        except InUseError as error:
-            form.add_error(
-                "key",
-                _("The key cannot change while it is used by: %(refs)s.")
-                % {"refs": "; ".join(error.references)},
-            )
-        else:
+        saved = saved_unless_used(
+            form, lambda: channel_update(user=request.user, channel_id=channel.pk, changes=changes)
+        )
+        if saved is not None:
             messages.success(request, _("Channel “%(name)s” saved.") % {"name": saved.name})
             return redirect("channel_list")
     return render(request, "portal/channels/form.html", {"form": form, "channel": channel})
@@ -75,14 +65,12 @@ def channel_toggle(request: AuthedRequest, key: str) -> HttpResponse:
 @require_POST
 def channel_remove(request: AuthedRequest, key: str) -> HttpResponse:
     channel = get_object_or_404(Channel, key=key)
-    try:
-        channel_delete(user=request.user, channel_id=channel.pk)
-    except InUseError as error:
-        messages.error(
-            request,
-            _("“%(name)s” was not deleted: it is used by %(refs)s.")
-            % {"name": channel.name, "refs": "; ".join(error.references)},
-        )
-        return redirect("channel_edit", key=channel.key)
-    messages.success(request, _("Channel “%(name)s” deleted.") % {"name": channel.name})
-    return redirect("channel_list")
+    return deleted_unless_used(
+        request,
+        lambda: channel_delete(user=request.user, channel_id=channel.pk),
+        what={"name": channel.name},
+        deleted=_("Channel “%(name)s” deleted."),
+        refused=_("“%(name)s” was not deleted: it is used by %(refs)s."),
+        done=redirect("channel_list"),
+        back=redirect("channel_edit", key=channel.key),
+    )

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from handoff.models import Queue
 from handoff.services.portal_config import (
-    InUseError,
+    QueueSaved,
     queue_create,
     queue_delete,
     queue_rotate_webhook_secret,
@@ -21,7 +21,13 @@ from handoff.services.portal_config import (
 )
 from portal.forms import WEEKDAYS, MemberFormSet, QueueForm, agent_users
 from portal.roles import ADMIN, CONFIG_READERS, role_required
-from portal.views._common import AuthedRequest, pop_secret, stash_secret
+from portal.views._common import (
+    AuthedRequest,
+    deleted_unless_used,
+    pop_secret,
+    saved_unless_used,
+    stash_secret,
+)
 
 
 @role_required(*CONFIG_READERS)
@@ -71,20 +77,18 @@ def _queue_form(request: AuthedRequest, queue: Queue | None) -> HttpResponse:
         formset = MemberFormSet(prefix="members", agent_choices=choices, initial=initial)
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         fields, members = form.queue_fields(), formset.members(agents)
-        try:
-            if queue is None:
-                saved = queue_create(user=request.user, fields=fields, members=members)
-            else:
-                saved = queue_update(
-                    user=request.user, queue_id=queue.pk, fields=fields, members=members
-                )
-        except InUseError as error:
-            form.add_error(
-                "key",
-                _("The key cannot change while it is used by: %(refs)s.")
-                % {"refs": "; ".join(error.references)},
-            )
+        saved: QueueSaved | None
+        if queue is None:
+            saved = queue_create(user=request.user, fields=fields, members=members)
         else:
+            queue_id = queue.pk
+            saved = saved_unless_used(
+                form,
+                lambda: queue_update(
+                    user=request.user, queue_id=queue_id, fields=fields, members=members
+                ),
+            )
+        if saved is not None:
             if saved.new_secret:
                 stash_secret(request, f"queue:{saved.queue.pk}", saved.new_secret)
             messages.success(request, _("Queue “%(name)s” saved.") % {"name": saved.queue.name})
@@ -120,14 +124,12 @@ def queue_rotate_secret(request: AuthedRequest, key: str) -> HttpResponse:
 @require_POST
 def queue_remove(request: AuthedRequest, key: str) -> HttpResponse:
     queue = get_object_or_404(Queue, key=key)
-    try:
-        queue_delete(user=request.user, queue_id=queue.pk)
-    except InUseError as error:
-        messages.error(
-            request,
-            _("“%(name)s” was not deleted: %(refs)s.")
-            % {"name": queue.name, "refs": "; ".join(error.references)},
-        )
-        return redirect("queue_detail", key=queue.key)
-    messages.success(request, _("Queue “%(name)s” deleted.") % {"name": queue.name})
-    return redirect("queue_list")
+    return deleted_unless_used(
+        request,
+        lambda: queue_delete(user=request.user, queue_id=queue.pk),
+        what={"name": queue.name},
+        deleted=_("Queue “%(name)s” deleted."),
+        refused=_("“%(name)s” was not deleted: %(refs)s."),
+        done=redirect("queue_list"),
+        back=redirect("queue_detail", key=queue.key),
+    )

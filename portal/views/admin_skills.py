@@ -8,10 +8,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from handoff.models import Skill
-from handoff.services.portal_config import InUseError, skill_create, skill_delete, skill_update
+from handoff.services.portal_config import skill_create, skill_delete, skill_update
 from portal.forms import SkillForm
 from portal.roles import ADMIN, CONFIG_READERS, role_required
-from portal.views._common import AuthedRequest
+from portal.views._common import AuthedRequest, deleted_unless_used, saved_unless_used
 
 
 @role_required(*CONFIG_READERS)
@@ -38,15 +38,10 @@ def skill_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     skill = get_object_or_404(Skill, pk=pk)
     form = SkillForm(request.POST or None, instance=skill)
     if request.method == "POST" and form.is_valid():
-        try:
-            saved = skill_update(user=request.user, skill_id=skill.pk, **form.cleaned_data)
-        except InUseError as error:
-            form.add_error(
-                "key",
-                _("The key cannot change while it is used by: %(refs)s.")
-                % {"refs": "; ".join(error.references)},
-            )
-        else:
+        saved = saved_unless_used(
+            form, lambda: skill_update(user=request.user, skill_id=skill.pk, **form.cleaned_data)
+        )
+        if saved is not None:
             messages.success(request, _("Skill “%(key)s” saved.") % {"key": saved.key})
             return redirect("skill_list")
     return render(request, "portal/skills/form.html", {"form": form, "skill": skill})
@@ -56,14 +51,12 @@ def skill_edit(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def skill_remove(request: AuthedRequest, pk: int) -> HttpResponse:
     skill = get_object_or_404(Skill, pk=pk)
-    try:
-        skill_delete(user=request.user, skill_id=skill.pk)
-    except InUseError as error:
-        messages.error(
-            request,
-            _("“%(key)s” was not deleted: it is used by %(refs)s.")
-            % {"key": skill.key, "refs": "; ".join(error.references)},
-        )
-        return redirect("skill_edit", pk=skill.pk)
-    messages.success(request, _("Skill “%(key)s” deleted.") % {"key": skill.key})
-    return redirect("skill_list")
+    return deleted_unless_used(
+        request,
+        lambda: skill_delete(user=request.user, skill_id=skill.pk),
+        what={"key": skill.key},
+        deleted=_("Skill “%(key)s” deleted."),
+        refused=_("“%(key)s” was not deleted: it is used by %(refs)s."),
+        done=redirect("skill_list"),
+        back=redirect("skill_edit", pk=skill.pk),
+    )

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from handoff.models import ContextField
 from handoff.services.authoring import (
-    InUseError,
     context_field_create,
     context_field_delete,
     context_field_move,
@@ -18,17 +17,20 @@ from handoff.services.authoring import (
 )
 from portal.maker_forms import SYSTEM_SOURCES, ContextFieldForm, known_variables, preview_mapping
 from portal.roles import AUTHORING, CONFIG_READERS, has_role, role_required, role_required_to_write
-from portal.views._common import AuthedRequest
+from portal.views._common import AuthedRequest, deleted_unless_used, move_offset, saved_unless_used
+
+
+def _fields_context(request: AuthedRequest) -> dict[str, Any]:
+    return {
+        "fields": ContextField.objects.order_by("position", "id"),
+        "can_author": has_role(request.user, *AUTHORING),
+    }
 
 
 @role_required(*CONFIG_READERS)
 @require_GET
 def context_field_list(request: AuthedRequest) -> HttpResponse:
-    context = {
-        "fields": ContextField.objects.order_by("position", "id"),
-        "can_author": has_role(request.user, *AUTHORING),
-    }
-    return render(request, "portal/maker/context_fields.html", context)
+    return render(request, "portal/maker/context_fields.html", _fields_context(request))
 
 
 def _form_page(
@@ -61,17 +63,13 @@ def context_field_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     field = get_object_or_404(ContextField, pk=pk)
     form = ContextFieldForm(request.POST or None, instance=field)
     if request.method == "POST" and form.is_valid():
-        try:
-            saved = context_field_update(
-                user=request.user, field_id=field.pk, values=form.field_values()
-            )
-        except InUseError as error:
-            form.add_error(
-                "target",
-                _("The target cannot change while it is used by: %(refs)s.")
-                % {"refs": "; ".join(error.references)},
-            )
-        else:
+        values = form.field_values()
+        saved = saved_unless_used(
+            form,
+            lambda: context_field_update(user=request.user, field_id=field.pk, values=values),
+            field="target",
+        )
+        if saved is not None:
             messages.success(request, _("Context field “%(name)s” saved.") % {"name": saved.target})
             return redirect("context_field_list")
     return _form_page(request, form, field)
@@ -81,31 +79,24 @@ def context_field_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def context_field_remove(request: AuthedRequest, pk: int) -> HttpResponse:
     field = get_object_or_404(ContextField, pk=pk)
-    try:
-        context_field_delete(user=request.user, field_id=field.pk)
-    except InUseError as error:
-        messages.error(
-            request,
-            _("“%(name)s” was not deleted: it is used by %(refs)s.")
-            % {"name": field.target, "refs": "; ".join(error.references)},
-        )
-        return redirect("context_field_detail", pk=field.pk)
-    messages.success(request, _("Context field “%(name)s” deleted.") % {"name": field.target})
-    return redirect("context_field_list")
+    return deleted_unless_used(
+        request,
+        lambda: context_field_delete(user=request.user, field_id=field.pk),
+        what={"name": field.target},
+        deleted=_("Context field “%(name)s” deleted."),
+        refused=_("“%(name)s” was not deleted: it is used by %(refs)s."),
+        done=redirect("context_field_list"),
+        back=redirect("context_field_detail", pk=field.pk),
+    )
 
 
 @role_required(*AUTHORING)
 @require_POST
 def context_field_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     field = get_object_or_404(ContextField, pk=pk)
-    offset = -1 if request.POST.get("direction") == "up" else 1
-    context_field_move(user=request.user, field_id=field.pk, offset=offset)
+    context_field_move(user=request.user, field_id=field.pk, offset=move_offset(request))
     if request.htmx:
-        context = {
-            "fields": ContextField.objects.order_by("position", "id"),
-            "can_author": True,
-        }
-        return render(request, "portal/maker/context_fields.html#rows", context)
+        return render(request, "portal/maker/context_fields.html#rows", _fields_context(request))
     return redirect("context_field_list")
 
 

@@ -31,7 +31,7 @@ from portal.maker_forms import (
     value_text,
 )
 from portal.roles import AUTHORING, CONFIG_READERS, has_role, role_required, role_required_to_write
-from portal.views._common import AuthedRequest
+from portal.views._common import AuthedRequest, move_offset
 
 PREFIX = "cond"
 
@@ -42,6 +42,13 @@ def _rules_context(request: AuthedRequest) -> dict[str, Any]:
         rule.summary = condition_summary(rule.conditions)  # type: ignore[attr-defined]
         rule.mode = next(iter(rule.conditions), "all") if rule.conditions else "all"  # type: ignore[attr-defined]
     return {"rules": rules, "can_author": has_role(request.user, *AUTHORING)}
+
+
+def _rules_changed(request: AuthedRequest) -> HttpResponse:
+    """After a change in the list: its rows for htmx, the list page otherwise."""
+    if request.htmx:
+        return render(request, "portal/maker/rules.html#rows", _rules_context(request))
+    return redirect("rule_list")
 
 
 @role_required(*CONFIG_READERS)
@@ -140,20 +147,15 @@ def rule_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 def rule_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule.objects.select_related("queue"), pk=pk)
     rule_set_enabled(user=request.user, rule_id=rule.pk, enabled=not rule.enabled)
-    if request.htmx:
-        return render(request, "portal/maker/rules.html#rows", _rules_context(request))
-    return redirect("rule_list")
+    return _rules_changed(request)
 
 
 @role_required(*AUTHORING)
 @require_POST
 def rule_move_view(request: AuthedRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(EscalationRule, pk=pk)
-    offset = -1 if request.POST.get("direction") == "up" else 1
-    rule_move(user=request.user, rule_id=rule.pk, offset=offset)
-    if request.htmx:
-        return render(request, "portal/maker/rules.html#rows", _rules_context(request))
-    return redirect("rule_list")
+    rule_move(user=request.user, rule_id=rule.pk, offset=move_offset(request))
+    return _rules_changed(request)
 
 
 @role_required(*AUTHORING)

@@ -26,7 +26,7 @@ from handoff.services.authoring import (
 )
 from portal.maker_forms import REASONS, NodeForm, TopicForm, known_variables
 from portal.roles import AUTHORING, CONFIG_READERS, has_role, role_required, role_required_to_write
-from portal.views._common import AuthedRequest
+from portal.views._common import AuthedRequest, deleted_unless_used, move_offset, saved_unless_used
 
 
 def _in_use(name: str, error: InUseError) -> str:
@@ -110,15 +110,10 @@ def topic_detail(request: AuthedRequest, key: str) -> HttpResponse:
     topic = _load_topic(key)
     form = TopicForm(request.POST or None, instance=topic)
     if request.method == "POST" and form.is_valid():
-        try:
-            saved = topic_update(user=request.user, topic_id=topic.pk, **form.topic_values())
-        except InUseError as error:
-            form.add_error(
-                "key",
-                _("The key cannot change while it is used by: %(refs)s.")
-                % {"refs": "; ".join(error.references)},
-            )
-        else:
+        saved = saved_unless_used(
+            form, lambda: topic_update(user=request.user, topic_id=topic.pk, **form.topic_values())
+        )
+        if saved is not None:
             messages.success(request, _("Topic “%(name)s” saved.") % {"name": saved.name})
             return redirect("topic_detail", key=saved.key)
     context = {"form": form, **_nodes_context(request, topic)}
@@ -129,18 +124,15 @@ def topic_detail(request: AuthedRequest, key: str) -> HttpResponse:
 @require_POST
 def topic_remove(request: AuthedRequest, key: str) -> HttpResponse:
     topic = get_object_or_404(Topic, key=key)
-    try:
-        topic_delete(user=request.user, topic_id=topic.pk)
-    except InUseError as error:
-        messages.error(
-            request,
-            _("“%(name)s” was not deleted.") % {"name": topic.name}
-            + " "
-            + _in_use(topic.name, error),
-        )
-        return redirect("topic_detail", key=topic.key)
-    messages.success(request, _("Topic “%(name)s” deleted.") % {"name": topic.name})
-    return redirect("topic_list")
+    return deleted_unless_used(
+        request,
+        lambda: topic_delete(user=request.user, topic_id=topic.pk),
+        what={"name": topic.name},
+        deleted=_("Topic “%(name)s” deleted."),
+        refused=_("“%(name)s” was not deleted.") + " " + _("“%(name)s” is used by: %(refs)s."),
+        done=redirect("topic_list"),
+        back=redirect("topic_detail", key=topic.key),
+    )
 
 
 def _nodes_response(request: AuthedRequest, key: str, **extra: Any) -> HttpResponse:
@@ -216,6 +208,5 @@ def topic_node_remove(request: AuthedRequest, key: str, pk: int) -> HttpResponse
 @require_POST
 def topic_node_move_view(request: AuthedRequest, key: str, pk: int) -> HttpResponse:
     node = get_object_or_404(TopicNode.objects.select_related("topic"), topic__key=key, pk=pk)
-    offset = -1 if request.POST.get("direction") == "up" else 1
-    topic_node_move(user=request.user, node_pk=node.pk, offset=offset)
+    topic_node_move(user=request.user, node_pk=node.pk, offset=move_offset(request))
     return _nodes_response(request, key)
