@@ -1,0 +1,49 @@
+"""The embedded broker's transport (portal/broker.py) on real SQLite files, in real processes;
+tests/handoff/test_worker.py starts a real worker with its beat on one."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from kombu import Connection
+
+import portal.celery  # noqa: F401  (sqla+ URLs use portal/broker.py)
+
+# Waits for the go file, then publishes one message: the tables and the queue's row are made
+# by whichever process comes first.
+PUBLISHER = """
+import os, sys, time
+import portal.celery
+from kombu import Connection
+url, go = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.001)
+with Connection(url) as conn:
+    conn.SimpleQueue("handoff").put({"pid": os.getpid()})
+print("published", flush=True)
+"""
+
+
+def test_it_lets_processes_start_on_a_new_broker_file_at_once(tmp_path: Path) -> None:
+    url = f"sqla+sqlite:///{tmp_path}/broker.sqlite3"
+    go = tmp_path / "go"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", PUBLISHER, url, str(go)],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for p in processes:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    go.touch()
+    outputs = [p.communicate(timeout=60)[0] for p in processes]
+
+    assert all(out.strip() == "published" for out in outputs), outputs
+    with Connection(url) as conn:
+        assert conn.SimpleQueue("handoff").qsize() == 6
