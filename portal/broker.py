@@ -3,6 +3,8 @@
 portal/celery.py makes this the transport of `sqla+...` broker URLs. It differs from kombu's in
 what kombu gets wrong for us:
 
+- kombu hands every transport option to SQLAlchemy's create_engine(), which refuses
+  `polling_interval`, so the worker could only poll kombu's default of once a second;
 - every process creates the tables and its queue's row on first use, and on a new file two
   processes (a worker and its beat publishing what is due) do it at the same moment: kombu
   lets "table already exists" and "UNIQUE constraint failed" through, and the worker died.
@@ -11,10 +13,44 @@ what kombu gets wrong for us:
 from typing import Any
 
 from kombu.transport import sqlalchemy
+from sqlalchemy import create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
+
+# Transport options that are not create_engine()'s: kombu's list, and polling_interval.
+NOT_FOR_ENGINE = {
+    "queue_tablename",
+    "message_tablename",
+    "callback",
+    "errback",
+    "max_retries",
+    "interval_start",
+    "interval_step",
+    "interval_max",
+    "retry_errors",
+    "polling_interval",
+}
+
+
+def sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # As for the portal's own SQLite database (portal/settings.py): with WAL a publishing web
+    # process reads while the worker takes a message, and commits need no fsync (NORMAL).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class Channel(sqlalchemy.Channel):
+    def _engine_from_config(self) -> Any:
+        conninfo: Any = self.connection.client
+        options = conninfo.transport_options
+        engine = create_engine(
+            conninfo.hostname, **{k: v for k, v in options.items() if k not in NOT_FOR_ENGINE}
+        )
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", sqlite_pragmas)
+        return engine
+
     def _open(self) -> Any:
         try:
             return super()._open()

@@ -4,6 +4,7 @@ tests/handoff/test_worker.py starts a real worker with its beat on one."""
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from kombu import Connection
@@ -47,3 +48,15 @@ def test_it_lets_processes_start_on_a_new_broker_file_at_once(tmp_path: Path) ->
     assert all(out.strip() == "published" for out in outputs), outputs
     with Connection(url) as conn:
         assert conn.SimpleQueue("handoff").qsize() == 6
+
+
+def test_it_polls_at_the_interval_it_is_given(tmp_path: Path) -> None:
+    # kombu's own transport hands polling_interval to create_engine(), which refuses it.
+    url = f"sqla+sqlite:///{tmp_path}/broker.sqlite3"
+    with Connection(url, transport_options={"polling_interval": 0.05}) as conn:
+        queue = conn.SimpleQueue("handoff")
+        queue.put({"n": 1})
+
+        assert queue.get(timeout=1).payload == {"n": 1}
+        transport: Any = conn.transport
+        assert transport.polling_interval == 0.05
