@@ -1,11 +1,14 @@
 """The embedded broker's transport (portal/broker.py) on real SQLite files, in real processes;
 tests/handoff/test_worker.py starts a real worker with its beat on one."""
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+import pytest
 from django.conf import settings
 from kombu import Connection
 
@@ -60,3 +63,18 @@ def test_it_polls_at_the_interval_it_is_given(tmp_path: Path) -> None:
         assert queue.get(timeout=1).payload == {"n": 1}
         transport: Any = conn.transport
         assert transport.polling_interval == 0.05
+
+
+def test_it_forgets_the_messages_it_delivered(tmp_path: Path) -> None:
+    url = f"sqla+sqlite:///{tmp_path}/broker.sqlite3"
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue("handoff")
+        for n in range(3):
+            queue.put({"n": n})
+        for _ in range(3):
+            queue.get(timeout=1).ack()
+        with pytest.raises(Empty):
+            queue.get(timeout=0.1)
+
+    with sqlite3.connect(tmp_path / "broker.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM kombu_message").fetchone() == (0,)
