@@ -4,6 +4,7 @@ tests/handoff/test_worker.py starts a real worker with its beat on one."""
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -76,5 +77,5 @@ def test_it_forgets_the_messages_it_delivered(tmp_path: Path) -> None:
         with pytest.raises(Empty):
             queue.get(timeout=0.1)
 
-    with sqlite3.connect(tmp_path / "broker.sqlite3") as db:
+    with closing(sqlite3.connect(tmp_path / "broker.sqlite3")) as db:
         assert db.execute("SELECT COUNT(*) FROM kombu_message").fetchone() == (0,)
