@@ -8,9 +8,12 @@ what kombu gets wrong for us:
 - every process creates the tables and its queue's row on first use, and on a new file two
   processes (a worker and its beat publishing what is due) do it at the same moment: kombu
   lets "table already exists" and "UNIQUE constraint failed" through, and the worker died;
-- it keeps every message it ever delivered, so the file and each poll grow without end.
+- it keeps every message it ever delivered, so the file and each poll grow without end;
+- its engines are cached per process, so a process forked later (a worker's replacement pool
+  process, publishing a retry) would take its parent's open SQLite connection.
 """
 
+import os
 from typing import Any
 
 from kombu.transport import sqlalchemy
@@ -83,3 +86,13 @@ class Channel(sqlalchemy.Channel):
 
 class Transport(sqlalchemy.Transport):
     Channel = Channel
+
+
+def forget_connections_after_fork() -> None:
+    # SQLAlchemy's recipe for a forked process: new connections of its own, while the parent's
+    # are left open for the parent (an SQLite connection must never cross a fork).
+    for engine, _ in Channel._engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=forget_connections_after_fork)

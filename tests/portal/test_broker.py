@@ -1,6 +1,7 @@
 """The embedded broker's transport (portal/broker.py) on real SQLite files, in real processes;
 tests/handoff/test_worker.py starts a real worker with its beat on one."""
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from django.conf import settings
 from kombu import Connection
 
 import portal.celery  # noqa: F401  (sqla+ URLs use portal/broker.py)
+from portal.broker import Channel
 
 # Waits for the go file, then publishes one message: the tables and the queue's row are made
 # by whichever process comes first.
@@ -79,3 +81,21 @@ def test_it_forgets_the_messages_it_delivered(tmp_path: Path) -> None:
 
     with closing(sqlite3.connect(tmp_path / "broker.sqlite3")) as db:
         assert db.execute("SELECT COUNT(*) FROM kombu_message").fetchone() == (0,)
+
+
+def test_a_forked_process_opens_connections_of_its_own(tmp_path: Path) -> None:
+    url = f"sqla+sqlite:///{tmp_path}/broker.sqlite3"
+    with Connection(url) as conn:
+        conn.SimpleQueue("handoff").put({"n": 1})  # the engine's pool keeps the connection
+    engine, _ = Channel._engines[f"sqlite:///{tmp_path}/broker.sqlite3"]
+    assert engine.pool.checkedin() == 1
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what its pool would hand out, and leave
+        os.write(write, str(engine.pool.checkedin()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+    assert os.read(read, 10) == b"0"
+    assert engine.pool.checkedin() == 1
