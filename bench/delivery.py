@@ -3,10 +3,11 @@
     .venv/bin/python bench/delivery.py [--n 100] [--burst 300] [--clients 4]
 
 Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (as on the CI machine); set
-BENCH_DATABASE_URL / BENCH_BROKER_URL to use others (a `sqla+sqlite:///...` broker works too,
-but it is polled once a second, so expect ~0.5 s more per delivery). It drops and creates the
-database `handoff_bench_delivery`, imports a two-queue configuration, starts gunicorn (2
-workers), ONE Celery worker (`--concurrency 4`) and a webhook receiver on 127.0.0.1, then:
+BENCH_DATABASE_URL / BENCH_BROKER_URL to use others (`sqlite:///...` and the embedded
+`sqla+sqlite:///...` broker work too; bench/broker.py measures that broker alone). It drops
+and creates the database `handoff_bench_delivery`, imports a two-queue configuration, starts
+gunicorn (2 workers), ONE Celery worker (`--concurrency 4`) and a webhook receiver on
+127.0.0.1, then:
 
 1. to offered: N handoffs one after another into a push queue with one idle available agent;
    time from the start of the POST to `Handoff.offered_at` (the agent is freed after each);
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
+BIN = Path(sys.executable).parent
 PORT = 8766
 DB = "handoff_bench_delivery"
 ENV = {

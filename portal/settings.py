@@ -332,7 +332,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must never hang a request when the broker is down: fail fast, the sweep recovers.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"max_retries": 0, "interval_start": 0}
-if not CELERY_BROKER_URL.startswith("sqla+"):
+if CELERY_BROKER_URL.startswith("sqla+"):
+    # The embedded broker is polled (kombu's default: once a second; portal/broker.py), and
+    # a worker holding only the messages it runs would poll again after each one finishes.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.05
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+else:
     # kombu's SQLAlchemy transport passes its options to create_engine(), which refuses this.
     CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = 2
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -63,7 +63,7 @@ def broker_url(tmp_path: Path) -> Iterator[str]:
 
 
 class Worker:
-    def __init__(self, broker_url: str, log: Path):
+    def __init__(self, broker_url: str, log: Path, *, beat: bool = False):
         env = {
             **os.environ,
             "DATABASE_URL": worker_database_url(),
@@ -78,6 +78,8 @@ class Worker:
         }
         self.log = log
         self.out = open(log, "w")  # noqa: SIM115 - closed in stop()
+        # With beat, as `make run` starts it (-B): beat's schedule file beside the log.
+        embedded_beat = ["-B", f"--schedule={log.with_suffix('.schedule')}"] if beat else []
         # Its own session: SIGKILL goes to the whole process group, pool children included.
         self.process = subprocess.Popen(
             [
@@ -90,6 +92,7 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                *embedded_beat,
             ],
             cwd=settings.BASE_DIR,
             env=env,
@@ -117,8 +120,8 @@ class Worker:
 
 
 @contextmanager
-def worker(broker_url: str, log: Path) -> Iterator[Worker]:
-    w = Worker(broker_url, log)
+def worker(broker_url: str, log: Path, *, beat: bool = False) -> Iterator[Worker]:
+    w = Worker(broker_url, log, beat=beat)
     try:
         w.wait_ready()
         yield w
@@ -213,3 +216,39 @@ def test_it_delivers_with_the_same_webhook_id_after_a_worker_is_killed(
     assert len(receiver.requests) == 2
     assert receiver.delivered_ids() == [handoff.webhook_id, handoff.webhook_id]
     assert handoff.delivery_attempts == 2
+
+
+def stale_beat_schedule(path: Path) -> None:
+    """A beat schedule whose every entry last ran hours ago, as `make run` finds it the next
+    day: beat publishes them all the moment it starts."""
+    from celery.beat import PersistentScheduler
+
+    from portal.celery import app as celery_app
+
+    scheduler = PersistentScheduler(app=celery_app, schedule_filename=str(path))
+    for entry in scheduler.schedule.values():
+        entry.last_run_at = timezone.now() - timedelta(hours=2)
+    scheduler.close()
+
+
+def test_it_starts_with_beat_on_a_fresh_embedded_broker(
+    transactional_db: Any, tmp_path: Path
+) -> None:
+    # On a new broker file the worker and its beat (publishing what is due) both create the
+    # broker's tables and its queue at the same moment; the loser used to fail or die.
+    with webhook_receiver() as receiver:
+        queue = make_queue("external", delivery_kind="webhook", webhook_url=receiver.url)
+        for n in range(4):
+            url = f"sqla+sqlite:///{tmp_path}/broker-{n}.sqlite3"
+            log = tmp_path / f"worker-{n}.log"
+            stale_beat_schedule(log.with_suffix(".schedule"))
+            with celery_broker(url), worker(url, log, beat=True) as w:
+                handoff = make_handoff(queue)
+                assert publish_delivery(handoff.pk)
+                assert wait_until(
+                    lambda h=handoff: Handoff.objects.get(pk=h.pk).status == "delivered",
+                    timeout=20,
+                ), w.log.read_text()[-3000:]
+                assert wait_until(lambda w=w: "beat: Starting" in w.log.read_text(), timeout=10)
+                assert w.process.poll() is None, w.log.read_text()[-3000:]
+            assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
