@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from handoff.config.snapshot import Snapshot, published_snapshot
@@ -87,6 +87,56 @@ class IntakeResult:
     position: int | None = None  # in its queue, when known without a query
 
 
+def _events(
+    decision: Decision, snapshot: Snapshot, handoff: Handoff, now: datetime
+) -> list[HandoffEvent]:
+    routed = {"queue": decision.queue_key, "rule": decision.rule, "config_version": snapshot.number}
+    events: list[tuple[str, dict[str, Any]]] = [("received", {"channel": handoff.channel})]
+    events += [("context_warning", warning) for warning in decision.warnings]
+    if handoff.status == HandoffStatus.QUEUED:
+        events.append(("queued", routed))
+    else:
+        events.append(("rejected", {**routed, "message": decision.message}))
+    return [HandoffEvent(handoff=handoff, type=t, detail=d, at=now) for t, d in events]
+
+
+def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue_key: str) -> None:
+    """PostgreSQL: the handoff, its queue's id and its events in one statement, so one round
+    trip (the ORM's BEGIN, two inserts and COMMIT are four). A statement is atomic."""
+    fields = [f for f in Handoff._meta.concrete_fields]
+    values, params = [], []
+    for field in fields:
+        if field.attname == "queue_id":
+            # Only the id: loading the queue row would decrypt its webhook secret for nothing.
+            values.append(f"(SELECT id FROM {Queue._meta.db_table} WHERE key = %s)")  # noqa: S608
+            params.append(queue_key)
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(getattr(handoff, field.attname), connection))
+    event_fields = [
+        f for f in HandoffEvent._meta.concrete_fields if f.attname not in ("id", "handoff_id")
+    ]
+    rows = []
+    for number, event in enumerate(events):
+        casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in event_fields)
+        rows.append(f"({number}, {casts})")
+        params += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in event_fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    event_columns = ", ".join(connection.ops.quote_name(f.column) for f in event_fields)
+    picked = ", ".join(f"e.{connection.ops.quote_name(f.column)}" for f in event_fields)
+    # Names from the models; every value is a parameter.
+    sql = (
+        f"WITH h AS (INSERT INTO {Handoff._meta.db_table} ({columns}) "  # noqa: S608
+        f"VALUES ({', '.join(values)}) RETURNING id) "
+        f"INSERT INTO {HandoffEvent._meta.db_table} (handoff_id, {event_columns}) "
+        f"SELECT h.id, {picked} FROM h, (VALUES {', '.join(rows)}) AS e(n, {event_columns}) "
+        # Events get their ids in their order.
+        "ORDER BY e.n"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def handoff_create(
     *,
     bot: Bot,
@@ -97,43 +147,35 @@ def handoff_create(
 ) -> IntakeResult:
     """Store the handoff and its first events; a concurrent twin returns the open one."""
     handoff = handoff_from_decision(
-        bot=bot,
-        request=request,
-        decision=decision,
-        snapshot=snapshot,
-        # Only the id: loading the row would decrypt its webhook secret for nothing.
-        queue_id=Queue.objects.filter(key=decision.queue_key).values_list("pk", flat=True).first(),
-        now=now,
+        bot=bot, request=request, decision=decision, snapshot=snapshot, queue_id=None, now=now
     )
+    events = _events(decision, snapshot, handoff, now)
     queued = handoff.status == HandoffStatus.QUEUED
     try:
-        with transaction.atomic():
-            handoff.save(force_insert=True)
-            routed = {
-                "queue": decision.queue_key,
-                "rule": decision.rule,
-                "config_version": snapshot.number,
-            }
-            events: list[tuple[str, dict[str, Any]]] = [("received", {"channel": handoff.channel})]
-            events += [("context_warning", warning) for warning in decision.warnings]
-            if queued:
-                events.append(("queued", routed))
-            else:
-                events.append(("rejected", {**routed, "message": decision.message}))
-            HandoffEvent.objects.bulk_create(
-                [HandoffEvent(handoff=handoff, type=t, detail=d, at=now) for t, d in events]
-            )
-            if queued:
-                handoff_id = handoff.pk
-                webhook = snapshot.queues.get(decision.queue_key, {}).get("delivery", {})
-                track = webhook.get("kind") == DeliveryKind.WEBHOOK
-                transaction.on_commit(lambda: publish_delivery(handoff_id, track=track))
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            _insert_in_one_statement(handoff, events, decision.queue_key)
+        else:
+            # Inside a caller's transaction a savepoint keeps it usable after a conflict.
+            with transaction.atomic():
+                # Only the id: loading the row would decrypt its webhook secret for nothing.
+                handoff.queue_id = (
+                    Queue.objects.filter(key=decision.queue_key)
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+                handoff.save(force_insert=True)
+                HandoffEvent.objects.bulk_create(events)
     except IntegrityError:
         # Another request for the same conversation won the race (one open handoff each).
         existing = selectors.open_handoff(bot_id=bot.pk, conversation_id=request["conversation_id"])
         if existing is None:
             raise
         return IntakeResult(handoff=existing, created=False)
+    if queued:
+        handoff_id = handoff.pk
+        webhook = snapshot.queues.get(decision.queue_key, {}).get("delivery", {})
+        track = webhook.get("kind") == DeliveryKind.WEBHOOK
+        transaction.on_commit(lambda: publish_delivery(handoff_id, track=track))
     return IntakeResult(handoff=handoff, created=True)
 
 
