@@ -256,5 +256,6 @@ def main() -> None:
         f"per round {ratios[0]:.2f}-{ratios[-1]:.2f}"
     )
 
+
 if __name__ == "__main__":
     main()

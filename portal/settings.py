@@ -227,8 +227,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["handoff.api.auth.BotKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["handoff.api.auth.IsBot"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["handoff.api.json_codec.JsonParser"],
+    "DEFAULT_RENDERER_CLASSES": ["handoff.api.json_codec.JsonRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "handoff.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -94,7 +94,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         names = ", ".join(fields)
         body = error_body("invalid", f"Invalid request: {names}.", fields)
     elif isinstance(exc, exceptions.ParseError):
-        body = error_body("invalid_json", f"The body is not valid JSON: {exc.detail}")
+        body = error_body(
+            "invalid_json",
+            f"The body is not valid JSON: {exc.detail}",
+            {"body": f"Not valid JSON: {exc.detail}"},
+        )
     elif isinstance(exc, exceptions.Throttled):
         body = error_body(
             "throttled", f"Too many requests; retry in {getattr(exc, 'wait', None) or 1:.0f} s."

@@ -100,10 +100,14 @@ def _events(
     return [HandoffEvent(handoff=handoff, type=t, detail=d, at=now) for t, d in events]
 
 
+def _columns(fields: list[Any]) -> str:
+    return ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+
+
 def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue_key: str) -> None:
     """PostgreSQL: the handoff, its queue's id and its events in one statement, so one round
     trip (the ORM's BEGIN, two inserts and COMMIT are four). A statement is atomic."""
-    fields = [f for f in Handoff._meta.concrete_fields]
+    fields = list(Handoff._meta.concrete_fields)
     values, params = [], []
     for field in fields:
         if field.attname == "queue_id":
@@ -116,22 +120,18 @@ def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue
     event_fields = [
         f for f in HandoffEvent._meta.concrete_fields if f.attname not in ("id", "handoff_id")
     ]
-    rows = []
-    for number, event in enumerate(events):
-        casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in event_fields)
-        rows.append(f"({number}, {casts})")
+    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in event_fields)
+    rows = ", ".join(f"({number}, {casts})" for number in range(len(events)))
+    for event in events:
         params += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in event_fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    event_columns = ", ".join(connection.ops.quote_name(f.column) for f in event_fields)
-    picked = ", ".join(f"e.{connection.ops.quote_name(f.column)}" for f in event_fields)
-    # Names from the models; every value is a parameter.
+    event_columns = _columns(event_fields)
+    picked = ", ".join(f"e.{column}" for column in event_columns.split(", "))
+    # Names from the models; every value is a parameter. Events get their ids in their order.
     sql = (
-        f"WITH h AS (INSERT INTO {Handoff._meta.db_table} ({columns}) "  # noqa: S608
+        f"WITH h AS (INSERT INTO {Handoff._meta.db_table} ({_columns(fields)}) "  # noqa: S608
         f"VALUES ({', '.join(values)}) RETURNING id) "
         f"INSERT INTO {HandoffEvent._meta.db_table} (handoff_id, {event_columns}) "
-        f"SELECT h.id, {picked} FROM h, (VALUES {', '.join(rows)}) AS e(n, {event_columns}) "
-        # Events get their ids in their order.
-        "ORDER BY e.n"
+        f"SELECT h.id, {picked} FROM h, (VALUES {rows}) AS e(n, {event_columns}) ORDER BY e.n"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
