@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from handoff.config.snapshot import Snapshot, published_snapshot
@@ -100,40 +100,52 @@ def _events(
     return [HandoffEvent(handoff=handoff, type=t, detail=d, at=now) for t, d in events]
 
 
-def _columns(fields: list[Any]) -> str:
-    return ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+_HANDOFF_FIELDS = list(Handoff._meta.concrete_fields)
+_EVENT_FIELDS = [
+    f for f in HandoffEvent._meta.concrete_fields if f.attname not in ("id", "handoff_id")
+]
+_INSERT_SQL: dict[int, str] = {}  # by number of events
+
+
+def _insert_sql(ops: Any, event_count: int) -> str:
+    def columns(fields: list[Any]) -> list[str]:
+        return [ops.quote_name(str(f.column)) for f in fields]
+
+    values = [
+        # Only the queue's id: loading its row would decrypt its webhook secret for nothing.
+        f"(SELECT id FROM {Queue._meta.db_table} WHERE key = %s)"  # noqa: S608
+        if f.attname == "queue_id"
+        else "%s"
+        for f in _HANDOFF_FIELDS
+    ]
+    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in _EVENT_FIELDS)
+    rows = ", ".join(f"({number}, {casts})" for number in range(event_count))
+    event_columns = columns(_EVENT_FIELDS)
+    picked = ", ".join(f"e.{column}" for column in event_columns)
+    # Names from the models; every value is a parameter. Events get their ids in their order.
+    return (
+        f"WITH h AS (INSERT INTO {Handoff._meta.db_table} "  # noqa: S608
+        f"({', '.join(columns(_HANDOFF_FIELDS))}) VALUES ({', '.join(values)}) RETURNING id) "
+        f"INSERT INTO {HandoffEvent._meta.db_table} (handoff_id, {', '.join(event_columns)}) "
+        f"SELECT h.id, {picked} FROM h, (VALUES {rows}) AS e(n, {', '.join(event_columns)}) "
+        "ORDER BY e.n"
+    )
 
 
 def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue_key: str) -> None:
     """PostgreSQL: the handoff, its queue's id and its events in one statement, so one round
     trip (the ORM's BEGIN, two inserts and COMMIT are four). A statement is atomic."""
-    fields = list(Handoff._meta.concrete_fields)
-    values, params = [], []
-    for field in fields:
-        if field.attname == "queue_id":
-            # Only the id: loading the queue row would decrypt its webhook secret for nothing.
-            values.append(f"(SELECT id FROM {Queue._meta.db_table} WHERE key = %s)")  # noqa: S608
-            params.append(queue_key)
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(getattr(handoff, field.attname), connection))
-    event_fields = [
-        f for f in HandoffEvent._meta.concrete_fields if f.attname not in ("id", "handoff_id")
+    db = connections[DEFAULT_DB_ALIAS]
+    sql = _INSERT_SQL.get(len(events))
+    if sql is None:
+        sql = _INSERT_SQL.setdefault(len(events), _insert_sql(db.ops, len(events)))
+    params = [
+        f.get_db_prep_save(getattr(handoff, f.attname), db) if f.attname != "queue_id" else queue_key
+        for f in _HANDOFF_FIELDS
     ]
-    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in event_fields)
-    rows = ", ".join(f"({number}, {casts})" for number in range(len(events)))
     for event in events:
-        params += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in event_fields]
-    event_columns = _columns(event_fields)
-    picked = ", ".join(f"e.{column}" for column in event_columns.split(", "))
-    # Names from the models; every value is a parameter. Events get their ids in their order.
-    sql = (
-        f"WITH h AS (INSERT INTO {Handoff._meta.db_table} ({_columns(fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(values)}) RETURNING id) "
-        f"INSERT INTO {HandoffEvent._meta.db_table} (handoff_id, {event_columns}) "
-        f"SELECT h.id, {picked} FROM h, (VALUES {rows}) AS e(n, {event_columns}) ORDER BY e.n"
-    )
-    with connection.cursor() as cursor:
+        params += [f.get_db_prep_save(getattr(event, f.attname), db) for f in _EVENT_FIELDS]
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
 
 
