@@ -136,13 +136,14 @@ def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue
     """PostgreSQL: the handoff, its queue's id and its events in one statement, so one round
     trip (the ORM's BEGIN, two inserts and COMMIT are four). A statement is atomic."""
     db = connections[DEFAULT_DB_ALIAS]
+
+    def prepared(field: Any) -> Any:
+        return field.get_db_prep_save(getattr(handoff, field.attname), db)
+
     sql = _INSERT_SQL.get(len(events))
     if sql is None:
         sql = _INSERT_SQL.setdefault(len(events), _insert_sql(db.ops, len(events)))
-    params = [
-        f.get_db_prep_save(getattr(handoff, f.attname), db) if f.attname != "queue_id" else queue_key
-        for f in _HANDOFF_FIELDS
-    ]
+    params = [queue_key if f.attname == "queue_id" else prepared(f) for f in _HANDOFF_FIELDS]
     for event in events:
         params += [f.get_db_prep_save(getattr(event, f.attname), db) for f in _EVENT_FIELDS]
     with db.cursor() as cursor:
