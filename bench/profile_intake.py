@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import intake  # noqa: E402
+from bench import intake
 
 # (part, a frame that marks it), checked in this order: the first match names a sample.
 PARTS = [

@@ -24,8 +24,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# A too deep part is named by its first levels ("variables.a"), not by a path 64 levels long.
+NAMED_LEVELS = 3
+
+
 def _too_deep(data: Any) -> str | None:
-    """The path of the first array or object nested deeper than MAX_DEPTH, if any."""
+    """Where the first array or object nested deeper than MAX_DEPTH is, if any."""
     stack: list[tuple[Any, int, str]] = [(data, 1, "")]
     while stack:
         value, depth, path = stack.pop()
@@ -34,7 +38,15 @@ def _too_deep(data: Any) -> str | None:
         items = value.items() if type(value) is dict else enumerate(value)
         for key, child in items:
             if type(child) is dict or type(child) is list:
-                at = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+                at = path
+                if depth < NAMED_LEVELS:
+                    at = (
+                        f"{path}[{key}]"
+                        if isinstance(key, int)
+                        else f"{path}.{key}"
+                        if path
+                        else key
+                    )
                 stack.append((child, depth + 1, at))
     return None
 

@@ -19,6 +19,7 @@ from handoff.engine.body import (
     MAX_VARIABLE_NAME,
     MAX_VARIABLES,
     SPEAKERS,
+    variable_problem,
 )
 from handoff.engine.vocabulary import HandoffStatus
 
@@ -73,17 +74,9 @@ class VariablesField(serializers.DictField):
             raise serializers.ValidationError(f"At most {MAX_VARIABLES} variables.")
         errors: dict[str, str] = {}
         for name, value in data.items():
-            if not name or len(name) > MAX_VARIABLE_NAME:
-                errors[name[:MAX_VARIABLE_NAME] or "(empty)"] = (
-                    f"Variable names are 1 to {MAX_VARIABLE_NAME} characters."
-                )
-            elif isinstance(value, str):
-                if len(value) > MAX_TEXT:
-                    errors[name] = f"At most {MAX_TEXT} characters."
-            elif value is not None and not isinstance(value, (bool, int, float)):
-                errors[name] = "Expected a string, number, boolean or null."
-            elif isinstance(value, float) and value != value:  # NaN
-                errors[name] = "Expected a finite number."
+            problem = variable_problem(name, value, max_name=MAX_VARIABLE_NAME, max_text=MAX_TEXT)
+            if problem is not None:
+                errors[name[:MAX_VARIABLE_NAME] or "(empty)"] = problem
         if errors:
             raise serializers.ValidationError(errors)
         return dict(data)
