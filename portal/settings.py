@@ -78,6 +78,8 @@ def parse_database_url(url: str) -> dict:
         }
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        # An unreachable server fails a request in seconds (a 503), not at gunicorn's timeout.
+        options.setdefault("connect_timeout", "5")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
