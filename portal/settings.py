@@ -244,6 +244,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"HandoffStatusEnum": "handoff.api.schema.HANDOFF_STATUSES"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "handoff.api.schema.document_limits",
+    ],
 }
 
 # The cache holds API throttling counters: set CACHE_URL=redis://... when several web
