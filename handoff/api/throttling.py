@@ -3,7 +3,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -17,6 +18,23 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """ "1200/min" as (1200, 60): requests per window, window in seconds."""
     count, period = rate.split("/")
     return int(count), PERIODS[period[0]]
+
+
+def count_request(key: str, timeout: int) -> int:
+    """The window's count after this request: one round trip on Redis (INCR and EXPIRE in one
+    pipeline; Django's incr() asks EXISTS first), incr() or add() elsewhere."""
+    cache = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(cache, RedisCache):
+        name = cache.make_and_validate_key(key)
+        with cache._cache.get_client(name, write=True).pipeline() as pipeline:
+            pipeline.incr(name)
+            pipeline.expire(name, timeout)
+            count, _ = pipeline.execute()
+        return int(count)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first request, unless another process just began it
+        return 1 if cache.add(key, 1, timeout=timeout) else cache.incr(key)
 
 
 class PerKeyThrottle(BaseThrottle):
@@ -38,11 +56,7 @@ class PerKeyThrottle(BaseThrottle):
         limit, period = parse_rate(settings.HANDOFF_API_RATE)
         now = time.time()
         window = int(now // period)
-        key = f"throttle:key:{request.auth.api_key.pk}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's first request, unless another process just began it
-            count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+        count = count_request(f"throttle:key:{request.auth.api_key.pk}:{window}", period + 1)
         if count <= limit:
             return True
         self.wait_seconds = (window + 1) * period - now
