@@ -109,8 +109,10 @@ def realistic_body(conversation_id: str) -> dict[str, object]:
     return {
         "conversation_id": conversation_id,
         "channel": "webchat",
-        "topic": "refund",
-        "topics": ["order-status", "refund"],
+        # Queued (in orders, or in general when orders is closed or full), so published: the
+        # path of a real handoff, not a refusal.
+        "topic": "order-status",
+        "topics": ["refund", "order-status"],
         "locale": "en-US",
         "reason": "requested_by_customer",
         "customer": {

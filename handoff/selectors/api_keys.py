@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from handoff.config.snapshot import PublishedStamp
 from handoff.models import ApiKey, Bot, ConfigVersion
@@ -31,11 +31,29 @@ def _sql() -> str:
 _SQL = _sql()
 
 
-def active_key(prefix: str) -> KeyRow | None:
-    """The unrevoked key with this prefix, its bot and the latest published version."""
+def _fetch(prefix: str) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(_SQL, [prefix])
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def active_key(prefix: str) -> KeyRow | None:
+    """The unrevoked key with this prefix, its bot and the latest published version.
+
+    The first query of an API request, so it stands in for Django's connection health check
+    (CONN_HEALTH_CHECKS: a `SELECT 1` round trip before it): a kept connection that died
+    (PostgreSQL restarted) fails this read, which is then tried once on a new connection.
+    """
+    fresh = connection.connection is None
+    if not connection.in_atomic_block:
+        connection.health_check_done = True  # type: ignore[attr-defined]
+    try:
+        row = _fetch(prefix)
+    except (OperationalError, InterfaceError):
+        if fresh or connection.in_atomic_block:
+            raise  # a new connection that fails: the database is down (a 503)
+        connection.close()
+        row = _fetch(prefix)
     if row is None:
         return None
     key_id, bot_id, hashed, last_used_at, bot_key, bot_name, version_id, version_at = row

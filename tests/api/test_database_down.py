@@ -6,6 +6,8 @@ import http.client
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.api.server_helpers import gunicorn
 from tests.handoff.delivery_helpers import closed_port
 
@@ -53,3 +55,30 @@ def test_it_answers_503_in_the_contract_while_the_database_is_down(tmp_path: Pat
     # Django's own line for each 503 is not added.
     assert "Service Unavailable" not in written, written[-3000:]
     assert "health: database unreachable" in written
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_replaces_a_kept_connection_that_died(published) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from handoff.models import Bot
+    from tests.api.conftest import BotClient, make_key
+
+    bot = Bot.objects.get(key="support-bot")
+    client = BotClient(bot, make_key(bot))
+    url = "/api/v1/handoffs"
+    assert client.post(url, {"conversation_id": "a", "channel": "webchat"}).status_code == 202
+    # PostgreSQL restarted, say: the connection this process keeps is gone.
+    import psycopg
+
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with CaptureQueriesContext(connection) as queries:
+        r = client.post(url, {"conversation_id": "b", "channel": "webchat"})
+    assert r.status_code == 202, r.content
+    assert connection.connection.info.backend_pid != pid
+    # The key's read failed on the dead connection and was read again on a new one.
+    assert [q["sql"][:8] for q in queries.captured_queries].count("SELECT k") == 2
