@@ -1,11 +1,15 @@
 """Storing a routed handoff: one transaction, delivery published only after commit."""
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.models import JSONField
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from handoff.config.snapshot import Snapshot, published_snapshot
 from handoff.delivery.publish import publish_delivery
@@ -132,20 +136,33 @@ def _insert_sql(ops: Any, event_count: int) -> str:
     )
 
 
+def _json(value: Any) -> Jsonb:
+    """A JSON column's value written by orjson: the standard library's encoder (what Django
+    uses) took a fifth of an intake's Python time on the explanation and the transcript."""
+    try:
+        data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # what orjson does not write (a lazy translation, a huge integer)
+        data = json.dumps(value).encode()
+    return Jsonb(value, dumps=lambda _: data)
+
+
 def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue_key: str) -> None:
     """PostgreSQL: the handoff, its queue's id and its events in one statement, so one round
     trip (the ORM's BEGIN, two inserts and COMMIT are four). A statement is atomic."""
     db = connections[DEFAULT_DB_ALIAS]
 
-    def prepared(field: Any) -> Any:
-        return field.get_db_prep_save(getattr(handoff, field.attname), db)
+    def prepared(field: Any, row: Any = handoff) -> Any:
+        value = getattr(row, field.attname)
+        if isinstance(field, JSONField) and value is not None:
+            return _json(value)
+        return field.get_db_prep_save(value, db)
 
     sql = _INSERT_SQL.get(len(events))
     if sql is None:
         sql = _INSERT_SQL.setdefault(len(events), _insert_sql(db.ops, len(events)))
     params = [queue_key if f.attname == "queue_id" else prepared(f) for f in _HANDOFF_FIELDS]
     for event in events:
-        params += [f.get_db_prep_save(getattr(event, f.attname), db) for f in _EVENT_FIELDS]
+        params += [prepared(f, event) for f in _EVENT_FIELDS]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
 

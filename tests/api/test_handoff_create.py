@@ -465,8 +465,38 @@ def test_a_new_handoff_costs_at_most_four_round_trips(published):
     handoff = Handoff.objects.get(pk=r.json()["id"])
     assert handoff.queue_id == Queue.objects.get(key="billing").pk
     assert handoff.context["OrderNumber"] == "A-1234"
+    assert handoff.customer == {"name": "Kim", "email": "kim@example.com"}
+    assert [line["from"] for line in handoff.transcript] == ["customer", "bot"]
+    assert handoff.decision["explanation"][-1]["step"]
     assert [(e.type, e.detail.get("queue")) for e in handoff.events.order_by("id")] == [
         ("received", None),
         ("queued", "billing"),
     ]
     assert r.json()["position"] == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_one_statement_insert_stores_what_the_orm_stores(published):
+    from django.db import transaction
+    from django.forms.models import model_to_dict
+
+    from handoff.models import Bot
+
+    bot = Bot.objects.get(key="support-bot")
+    client = BotClient(bot, make_key(bot))
+    fast = client.post(URL, body()).json()  # outside a transaction
+    # Resolved, so that the second is routed alike (same conversation, nobody waiting).
+    Handoff.objects.update(status="resolved")
+    with transaction.atomic():  # inside one: the ORM, in a savepoint
+        orm = client.post(URL, body()).json()
+    rows = []
+    for answer in (fast, orm):
+        handoff = Handoff.objects.get(pk=answer["id"])
+        row = model_to_dict(handoff, exclude=["id", "status"])
+        for moment in ("created_at", "updated_at", "queued_at"):
+            row[moment] = getattr(handoff, moment) is not None
+        events = [(e.type, e.detail) for e in handoff.events.order_by("id")]
+        shown = {k: v for k, v in answer.items() if k not in ("id", "status_url")}
+        rows.append((row, events, shown))
+    assert rows[0] == rows[1]
