@@ -44,6 +44,8 @@ ENV = {
     "HANDOFF_API_RATE": "100000000/min",
     "HANDOFF_WEBHOOK_ALLOW_PRIVATE": "1",
     "LOG_LEVEL": "WARNING",
+    # Connections kept for the whole run, so that each round's CPU count sees the same ones.
+    "DATABASE_CONN_MAX_AGE": "3600",
     "PYTHONPATH": str(ROOT),
 }
 
@@ -157,16 +159,71 @@ def client(args: tuple[str, str, float, str]) -> list[float]:
     return latencies
 
 
-def drive(path: str, key: str, seconds: float, clients: int, kind: str) -> dict[str, float]:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def server_pids(server_pid: int | None) -> tuple[list[int], list[int]]:
+    """gunicorn's workers, and the PostgreSQL backends serving them: the server side's CPU.
+    The clients, the agents' stand-in and everything else on the machine are left out."""
+    if server_pid is None:
+        return [], []
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == server_pid:
+                workers.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    out = subprocess.run(
+        [
+            *("psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc"),
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name <> 'bench-agents' AND pid <> pg_backend_pid()",
+            DATABASE,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return workers, [int(line) for line in out.stdout.split()]
+
+
+def drive(
+    path: str, key: str, seconds: float, clients: int, kind: str, server_pid: int | None = None
+) -> dict[str, float]:
+    workers, backends = server_pids(server_pid)
+    cpu_before = {pid: cpu_seconds(pid) for pid in workers + backends}
     until = time.monotonic() + seconds
     with multiprocessing.Pool(clients) as pool:
         results = pool.map(client, [(path, key, until, kind)] * clients)
     latencies = sorted(x for r in results for x in r)
+    later_workers, later_backends = server_pids(server_pid)
+    python = sum(
+        cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in set(workers + later_workers)
+    )
+    database = sum(
+        cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in set(backends + later_backends)
+    )
+    cpu = python + database
     return {
         "rps": len(latencies) / seconds,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "n": len(latencies),
+        # Server CPU (workers and their PostgreSQL backends) per request: what bounds
+        # throughput on a busy 2-core machine, and far less moved by other work than req/s.
+        "cpu_ms": 1000 * cpu / max(len(latencies), 1),
+        "python_ms": 1000 * python / max(len(latencies), 1),
+        "database_ms": 1000 * database / max(len(latencies), 1),
     }
 
 
@@ -176,7 +233,9 @@ def agents(stop: "multiprocessing.synchronize.Event") -> None:
     import psycopg
 
     with psycopg.connect(
-        DATABASE_URL.replace("postgres://", "postgresql://", 1), autocommit=True
+        DATABASE_URL.replace("postgres://", "postgresql://", 1),
+        autocommit=True,
+        application_name="bench-agents",
     ) as db:
         while not stop.is_set():
             db.execute(
@@ -227,8 +286,12 @@ def main() -> None:
         # report each one's best round.
         floors, intakes = [], []
         for _ in range(args.rounds):
-            floors.append(drive("/bench/floor", key, args.seconds, args.clients, "floor"))
-            intakes.append(drive("/api/v1/handoffs", key, args.seconds, args.clients, "intake"))
+            floors.append(
+                drive("/bench/floor", key, args.seconds, args.clients, "floor", server.pid)
+            )
+            intakes.append(
+                drive("/api/v1/handoffs", key, args.seconds, args.clients, "intake", server.pid)
+            )
         floor = max(floors, key=lambda r: r["rps"])
         intake = max(intakes, key=lambda r: r["rps"])
     finally:
@@ -244,7 +307,9 @@ def main() -> None:
         for r in rounds:
             print(
                 f"{name:7} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                f"p99 {r['p99_ms']:6.1f} ms  (n={r['n']})"
+                f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/request "
+                f"({r['python_ms']:.2f} gunicorn + {r['database_ms']:.2f} PostgreSQL)  "
+                f"(n={r['n']})"
             )
     routing = ROOT / "bench" / "routing.py"
     if routing.exists() and args.routing:
@@ -255,6 +320,13 @@ def main() -> None:
     # Each intake round runs right after its floor round, so a burst of other work on the
     # machine tends to hit both: the median of these paired ratios is the figure to quote.
     ratios = sorted(i["rps"] / f["rps"] for f, i in zip(floors, intakes, strict=True))
+    floor_cpu = statistics.median(r["cpu_ms"] for r in floors)
+    intake_cpu = statistics.median(r["cpu_ms"] for r in intakes)
+    print(
+        f"server CPU per request: floor {floor_cpu:.2f} ms, intake {intake_cpu:.2f} ms "
+        f"(floor / intake {floor_cpu / intake_cpu:.2f}: the throughput ratio to expect on a "
+        "machine with nothing else to do)"
+    )
     print(
         f"intake / floor throughput: {statistics.median(ratios):.2f} "
         f"(median of {len(ratios)} paired rounds, range {ratios[0]:.2f}-{ratios[-1]:.2f}; "
