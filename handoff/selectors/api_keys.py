@@ -6,7 +6,7 @@ from django.db import InterfaceError, OperationalError, connection
 
 from handoff.config.snapshot import PublishedStamp
 from handoff.models import ApiKey, Bot, ConfigVersion
-from handoff.selectors.sql import aware_datetime
+from handoff.selectors.sql import aware_datetime, hot_cursor
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ _SQL = _sql()
 
 
 def _fetch(prefix: str) -> tuple | None:
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_SQL, [prefix])
         return cursor.fetchone()
 

@@ -4,12 +4,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Q
 
 from handoff.engine.routing import QueueState
 from handoff.models import Handoff
-from handoff.selectors.sql import aware_datetime
+from handoff.selectors.sql import aware_datetime, hot_cursor
 
 
 def _queue_states_sql() -> str:
@@ -29,7 +28,7 @@ def queue_states(now: datetime) -> dict[str, QueueState]:
     Written in SQL: every handoff the API takes reads it, and compiling the ORM's query cost
     as much as running it (docs/performance.md).
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_QUEUE_STATES_SQL)
         rows = cursor.fetchall()
     by_queue: dict[str, list[tuple[int, int, datetime | None]]] = {}

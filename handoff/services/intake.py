@@ -18,6 +18,7 @@ from handoff.engine.routing import Decision
 from handoff.engine.vocabulary import DeliveryKind, HandoffStatus
 from handoff.models import Bot, Handoff, HandoffEvent, Queue
 from handoff.selectors import handoffs as selectors
+from handoff.selectors.sql import hot_cursor
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.
@@ -163,7 +164,7 @@ def _insert_in_one_statement(handoff: Handoff, events: list[HandoffEvent], queue
     params = [queue_key if f.attname == "queue_id" else prepared(f) for f in _HANDOFF_FIELDS]
     for event in events:
         params += [prepared(f, event) for f in _EVENT_FIELDS]
-    with db.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
 
 

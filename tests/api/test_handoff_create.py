@@ -500,3 +500,22 @@ def test_the_one_statement_insert_stores_what_the_orm_stores(published):
         shown = {k: v for k, v in answer.items() if k not in ("id", "status_url")}
         rows.append((row, events, shown))
     assert rows[0] == rows[1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepare", [True, False])
+def test_it_prepares_its_three_statements_unless_told_not_to(published, settings, prepare):
+    from handoff.models import Bot
+
+    settings.HANDOFF_DB_PREPARE = prepare
+    connection.close()  # a connection of its own: nothing prepared yet
+    bot = Bot.objects.get(key="support-bot")
+    client = BotClient(bot, make_key(bot))
+    for conversation in ("p-1", "p-2"):
+        assert client.post(URL, body(conversation_id=conversation)).status_code == 202
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    expected = ["SELECT k.id", "SELECT queue_key", "WITH h AS (INSERT"]
+    assert [any(s.startswith(e) for s in prepared) for e in expected] == [prepare] * 3
