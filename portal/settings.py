@@ -132,6 +132,8 @@ def parse_database_url(url: str) -> dict:
         }
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        # An unreachable server fails a request in seconds (a 503), not at gunicorn's timeout.
+        options.setdefault("connect_timeout", "5")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
@@ -285,8 +287,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["handoff.api.auth.BotKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["handoff.api.auth.IsBot"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["handoff.api.json_codec.JsonParser"],
+    "DEFAULT_RENDERER_CLASSES": ["handoff.api.json_codec.JsonRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "handoff.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -300,6 +302,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"HandoffStatusEnum": "handoff.api.schema.HANDOFF_STATUSES"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "handoff.api.schema.document_limits",
+    ],
 }
 
 # The cache holds API throttling counters: set CACHE_URL=redis://... when several web
@@ -354,6 +361,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 HANDOFF_API_RATE = env_rate("HANDOFF_API_RATE", "1200/min")
+# The API's three hot statements are prepared on PostgreSQL (handoff/selectors/sql.py); 0 for
+# a PgBouncer older than 1.21 in transaction mode.
+HANDOFF_DB_PREPARE = env_bool("HANDOFF_DB_PREPARE", True)
 HANDOFF_WEBHOOK_ALLOW_PRIVATE = env_bool("HANDOFF_WEBHOOK_ALLOW_PRIVATE", False)
 HANDOFF_WEBHOOK_RETRY_DELAYS = env_int_list(
     "HANDOFF_WEBHOOK_RETRY_DELAYS", "5,30,120,600,1800,7200,21600"

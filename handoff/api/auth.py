@@ -11,6 +11,7 @@ from rest_framework.request import Request
 
 from handoff.crypto import hash_api_key, key_prefix
 from handoff.models import ApiKey, Bot
+from handoff.selectors.api_keys import KeyRow, active_key
 
 # Writing last_used_at on every request would make every handoff pay an extra write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -19,7 +20,9 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 class BotKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request: Request) -> tuple[Bot, ApiKey] | None:
+    def authenticate(self, request: Request) -> tuple[Bot, KeyRow] | None:
+        """(the bot, its key row); the row also holds the latest published version's stamp,
+        read in the same query (handoff/selectors/api_keys.py)."""
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
@@ -27,19 +30,17 @@ class BotKeyAuthentication(authentication.BaseAuthentication):
         if len(parts) != 2 or parts[0].lower() != "bearer":
             raise exceptions.AuthenticationFailed("Use the header Authorization: Bearer <key>.")
         key = parts[1]
-        api_key = (
-            ApiKey.objects.select_related("bot")
-            .filter(prefix=key_prefix(key), revoked_at__isnull=True)
-            .first()
-        )
+        # Read on every request, so that a revoked key stops working at once.
+        row = active_key(key_prefix(key))
         # Compare the hash even when no row matched, so timing does not tell which prefixes exist.
-        expected = api_key.hashed if api_key else "0" * 64
-        if not hmac.compare_digest(expected, hash_api_key(key)) or api_key is None:
+        expected = row.api_key.hashed if row else "0" * 64
+        if not hmac.compare_digest(expected, hash_api_key(key)) or row is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         now = timezone.now()
-        if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        return api_key.bot, api_key
+        last_used_at = row.api_key.last_used_at
+        if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=row.api_key.pk).update(last_used_at=now)
+        return row.bot, row
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

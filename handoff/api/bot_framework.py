@@ -103,6 +103,27 @@ def _transcript(raw_attachments: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def _account(raw: Any) -> dict[str, str]:
+    """A Bot Framework ChannelAccount's id and name, unless it is the bot's."""
+    if not isinstance(raw, dict) or str(raw.get("role") or "user").lower() in ("bot", "skill"):
+        return {}
+    return {
+        part: str(raw[part])[:200]
+        for part in ("id", "name")
+        if isinstance(raw.get(part), (str, int))
+        and not isinstance(raw[part], bool)
+        and raw[part] != ""
+    }
+
+
+def _customer(raw: dict[str, Any]) -> dict[str, str]:
+    # Copilot Studio names the customer in relatesTo.user (the conversation the handoff is
+    # about); a bot that sends the event on the customer's behalf, in from.
+    relates_to = raw.get("relatesTo")
+    user = relates_to.get("user") if isinstance(relates_to, dict) else None
+    return _account(user) or _account(raw.get("from"))
+
+
 def translate(
     activity: dict[str, Any], raw: dict[str, Any], snapshot: Snapshot | None
 ) -> tuple[dict[str, Any], str | None]:
@@ -120,6 +141,9 @@ def translate(
             str(k)[:100]: _scalar(v) for k, v in value.items() if k not in SYSTEM_KEYS and k
         },
     }
+    customer = _customer(raw)
+    if customer:
+        body["customer"] = customer
     if isinstance(value.get("va_Language"), str) and value["va_Language"]:
         body["locale"] = value["va_Language"]
     if isinstance(value.get("va_AgentMessage"), str) and value["va_AgentMessage"]:

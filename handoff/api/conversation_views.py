@@ -24,13 +24,14 @@ from handoff.api.views import ERRORS, BotApi
 from handoff.config.snapshot import published_snapshot
 from handoff.engine.body import LOCALE_RE, MAX_TEXT
 from handoff.engine.intake import intake_check
+from handoff.engine.vocabulary import HandoffStatus
 from handoff.models import Conversation
 from handoff.services.conversations import conversation_message, conversation_start
 
 
 class ConversationHandoffOut(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in HandoffStatus])
     queue = QueueRef()
     position = serializers.IntegerField(allow_null=True)
     estimated_wait_seconds = serializers.IntegerField(allow_null=True)

@@ -14,6 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from handoff.api.unavailable import (
+    RETRY_AFTER_SECONDS,
+    database_down,
+    log_database_down,
+    logged,
+    unavailable_body,
+)
 from handoff.errors import HTTP_STATUS, DomainError
 
 CODES = {
@@ -28,6 +35,7 @@ CODES = {
     415: "unsupported_media_type",
     422: "unprocessable",
     429: "throttled",
+    503: "unavailable",
 }
 
 
@@ -77,6 +85,13 @@ def error_response(exc: DomainError) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if database_down(exc):
+        log_database_down(context["request"], exc)
+        unavailable = Response(
+            unavailable_body(), status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+        logged(unavailable)
+        return unavailable
     if isinstance(exc, DomainError):
         set_rollback()  # as DRF does for the errors it handles
         return error_response(exc)
@@ -94,7 +109,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         names = ", ".join(fields)
         body = error_body("invalid", f"Invalid request: {names}.", fields)
     elif isinstance(exc, exceptions.ParseError):
-        body = error_body("invalid_json", f"The body is not valid JSON: {exc.detail}")
+        body = error_body(
+            "invalid_json",
+            f"The body is not valid JSON: {exc.detail}",
+            {"body": f"Not valid JSON: {exc.detail}"},
+        )
     elif isinstance(exc, exceptions.Throttled):
         body = error_body(
             "throttled", f"Too many requests; retry in {getattr(exc, 'wait', None) or 1:.0f} s."

@@ -19,6 +19,7 @@ from handoff.engine.body import (
     MAX_VARIABLE_NAME,
     MAX_VARIABLES,
     SPEAKERS,
+    variable_problem,
 )
 from handoff.engine.vocabulary import HandoffStatus
 
@@ -73,17 +74,9 @@ class VariablesField(serializers.DictField):
             raise serializers.ValidationError(f"At most {MAX_VARIABLES} variables.")
         errors: dict[str, str] = {}
         for name, value in data.items():
-            if not name or len(name) > MAX_VARIABLE_NAME:
-                errors[name[:MAX_VARIABLE_NAME] or "(empty)"] = (
-                    f"Variable names are 1 to {MAX_VARIABLE_NAME} characters."
-                )
-            elif isinstance(value, str):
-                if len(value) > MAX_TEXT:
-                    errors[name] = f"At most {MAX_TEXT} characters."
-            elif value is not None and not isinstance(value, (bool, int, float)):
-                errors[name] = "Expected a string, number, boolean or null."
-            elif isinstance(value, float) and value != value:  # NaN
-                errors[name] = "Expected a finite number."
+            problem = variable_problem(name, value, max_name=MAX_VARIABLE_NAME, max_text=MAX_TEXT)
+            if problem is not None:
+                errors[name[:MAX_VARIABLE_NAME] or "(empty)"] = problem
         if errors:
             raise serializers.ValidationError(errors)
         return dict(data)
@@ -152,7 +145,7 @@ class EventOut(serializers.Serializer):
 class HandoffDetail(serializers.Serializer):
     id = serializers.UUIDField()
     conversation_id = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in HandoffStatus])
     queue = QueueRef(allow_null=True)
     rule = serializers.CharField(allow_null=True)
     position = serializers.IntegerField(allow_null=True)
@@ -190,8 +183,23 @@ class BotFrameworkAttachment(serializers.Serializer):
     content = serializers.JSONField(required=False, allow_null=True)
 
 
+class BotFrameworkAccount(serializers.Serializer):
+    """A ChannelAccount: the customer's id and name fill the handoff's customer."""
+
+    id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    role = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+
+class BotFrameworkReference(serializers.Serializer):
+    user = BotFrameworkAccount(required=False, allow_null=True)
+
+
 class BotFrameworkActivity(serializers.Serializer):
-    """A Bot Framework `handoff.initiate` event activity; unknown members are ignored."""
+    """A Bot Framework `handoff.initiate` event activity; unknown members are ignored.
+
+    The customer is `relatesTo.user` (Copilot Studio), else `from` unless its role is bot.
+    """
 
     type = serializers.CharField(required=False)
     name = serializers.CharField(required=False)
@@ -199,6 +207,13 @@ class BotFrameworkActivity(serializers.Serializer):
     conversation = BotFrameworkConversation()
     value = serializers.DictField(required=False)
     attachments = BotFrameworkAttachment(many=True, required=False)
+    relatesTo = BotFrameworkReference(required=False, allow_null=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # "from" is a Python keyword, so it cannot be declared as a class attribute.
+        fields["from"] = BotFrameworkAccount(required=False, allow_null=True)
+        return fields
 
     def validate_name(self, value: str) -> str:
         if value and value != "handoff.initiate":

@@ -21,10 +21,11 @@ from handoff.api.serializers import (
     HandoffDetail,
 )
 from handoff.api.throttling import PerKeyThrottle
-from handoff.config.snapshot import published_snapshot
+from handoff.config.snapshot import LOOK_UP, Snapshot, published_snapshot
 from handoff.engine.body import validate_handoff_body
 from handoff.errors import DomainError
 from handoff.models import Bot, Handoff
+from handoff.selectors.api_keys import KeyRow
 from handoff.services.assignment import handoff_cancel
 from handoff.services.idempotency import (
     idempotency_claim,
@@ -66,8 +67,15 @@ class BotApi(APIView):
         assert isinstance(self.request.user, Bot)
         return self.request.user
 
+    def published_snapshot(self) -> Snapshot | None:
+        """The latest published configuration, as read with the bot's key."""
+        grant = self.request.auth
+        return published_snapshot(grant.published if isinstance(grant, KeyRow) else LOOK_UP)
 
-def intake(bot: Bot, body: Any, *, topic_name: str | None = None) -> Response:
+
+def intake(
+    bot: Bot, body: Any, *, snapshot: Snapshot | None, topic_name: str | None = None
+) -> Response:
     """Check the body, route it with the published configuration and store the handoff.
 
     A body that is not valid is raised; what the configuration refuses is answered, so that
@@ -75,7 +83,7 @@ def intake(bot: Bot, body: Any, *, topic_name: str | None = None) -> Response:
     """
     data = validate_handoff_body(body)
     try:
-        result = handoff_intake(bot=bot, data=data, topic_name=topic_name)
+        result = handoff_intake(bot=bot, data=data, topic_name=topic_name, snapshot=snapshot)
     except DomainError as exc:
         return error_response(exc)
     answer = created_body(result.handoff, now=timezone.now(), position=result.position)
@@ -131,7 +139,7 @@ class HandoffCreateApi(BotApi):
     )
     def post(self, request: Request) -> Response:
         def run() -> Response:
-            return intake(self.bot, request.data)
+            return intake(self.bot, request.data, snapshot=self.published_snapshot())
 
         return with_idempotency(request, self.bot, run)
 
@@ -152,10 +160,10 @@ class BotFrameworkHandoffApi(BotApi):
         def run() -> Response:
             activity = BotFrameworkActivity(data=request.data)
             activity.is_valid(raise_exception=True)
-            snapshot = published_snapshot()
+            snapshot = self.published_snapshot()
             raw = request.data if isinstance(request.data, dict) else {}
             body, topic_name = bot_framework.translate(activity.validated_data, raw, snapshot)
-            return intake(self.bot, body, topic_name=topic_name)
+            return intake(self.bot, body, snapshot=snapshot, topic_name=topic_name)
 
         return with_idempotency(request, self.bot, run)
 

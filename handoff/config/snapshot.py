@@ -50,14 +50,32 @@ def snapshot_of(
     )
 
 
-# Keyed by (pk, created_at): a test database that was flushed may reuse a pk for another version.
-_published: dict[tuple[int, datetime], Snapshot] = {}
+# A published version as (pk, created_at): what names it in the cache below. Keyed by both
+# because a test database that was flushed may reuse a pk for another version.
+PublishedStamp = tuple[int, datetime]
+_published: dict[PublishedStamp, Snapshot] = {}
 _published_lock = Lock()
 
 
-def published_snapshot() -> Snapshot | None:
-    """The latest published configuration (None before the first publish)."""
-    latest = ConfigVersion.objects.order_by("-number").values_list("pk", "created_at").first()
+def latest_published_stamp() -> PublishedStamp | None:
+    return ConfigVersion.objects.order_by("-number").values_list("pk", "created_at").first()
+
+
+class _LookUp:
+    """The stamp is not known yet: read it."""
+
+
+LOOK_UP = _LookUp()
+
+
+def published_snapshot(stamp: PublishedStamp | _LookUp | None = LOOK_UP) -> Snapshot | None:
+    """The latest published configuration (None before the first publish).
+
+    `stamp` is the latest version's stamp when the caller already read it (the API reads it
+    with the bot's key, handoff/selectors/api_keys.py), None when there is none; by default
+    it is looked up here.
+    """
+    latest = latest_published_stamp() if isinstance(stamp, _LookUp) else stamp
     if latest is None:
         return None
     snapshot = _published.get(latest)

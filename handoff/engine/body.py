@@ -11,6 +11,7 @@ are accepted as text, text is trimmed unless said otherwise, a list item's probl
 index, a nested object that is not an object is named "<field>.body", the whole body "body".
 """
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,43 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _text_problems(text: str) -> list[str]:
+    """What PostgreSQL cannot store in text or JSON: NUL, and a lone half of a surrogate pair
+    (a JavaScript bot that cuts a string inside an emoji sends one)."""
+    problems = []
+    if "\x00" in text:
+        problems.append("Null characters are not allowed.")
+    if not text.isascii():
+        surrogate = next((ch for ch in text if 0xD800 <= ord(ch) <= 0xDFFF), None)
+        if surrogate is not None:
+            problems.append(f"Surrogate characters are not allowed: U+{ord(surrogate):X}.")
+    return problems
+
+
+# Numbers a variable may hold: what a 64-bit integer or a finite double can be.
+MAX_INTEGER = 2**63 - 1
+
+
+def variable_problem(name: str, value: Any, *, max_name: int, max_text: int) -> str | None:
+    """What is wrong with one bot variable, or None (the API's serializer says the same)."""
+    if not name or len(name) > max_name:
+        return f"Variable names are 1 to {max_name} characters."
+    problems = _text_problems(name)
+    if problems:
+        return "The name: " + " ".join(problems)
+    if isinstance(value, str):
+        if len(value) > max_text:
+            return f"At most {max_text} characters."
+        return " ".join(_text_problems(value)) or None
+    if value is not None and not isinstance(value, (bool, int, float)):
+        return "Expected a string, number, boolean or null."
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, or out of range (1e400)
+        return "Expected a finite number."
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        return f"Expected a number between -{MAX_INTEGER} and {MAX_INTEGER}."
+    return None
+
+
 @dataclass(frozen=True)
 class Text:
     max_length: int
@@ -87,11 +125,7 @@ class Text:
         problems = []
         if len(text) > self.max_length:
             problems.append(f"Ensure this field has no more than {self.max_length} characters.")
-        if "\x00" in text:
-            problems.append("Null characters are not allowed.")
-        surrogate = next((ch for ch in text if 0xD800 <= ord(ch) <= 0xDFFF), None)
-        if surrogate is not None:
-            problems.append(f"Surrogate characters are not allowed: U+{ord(surrogate):X}.")
+        problems += _text_problems(text)
         if problems:
             raise _Bad(*problems)
         if self.check is not None:
@@ -230,17 +264,9 @@ class Variables:
             raise _Bad(f"At most {self.max_items} variables.")
         bad: dict[str, str] = {}
         for name, item in value.items():
-            if not name or len(name) > self.max_name:
-                bad[name[: self.max_name] or "(empty)"] = (
-                    f"Variable names are 1 to {self.max_name} characters."
-                )
-            elif isinstance(item, str):
-                if len(item) > self.max_text:
-                    bad[name] = f"At most {self.max_text} characters."
-            elif item is not None and not isinstance(item, (bool, int, float)):
-                bad[name] = "Expected a string, number, boolean or null."
-            elif isinstance(item, float) and item != item:  # NaN
-                bad[name] = "Expected a finite number."
+            problem = variable_problem(name, item, max_name=self.max_name, max_text=self.max_text)
+            if problem is not None:
+                bad[name[: self.max_name] or "(empty)"] = problem
         if bad:
             errors.update({_at(path, name): message for name, message in bad.items()})
             raise _Reported

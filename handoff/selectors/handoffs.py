@@ -3,32 +3,44 @@
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db.models import Count, Min, Q
+from django.db.models import Q
 
 from handoff.engine.routing import QueueState
 from handoff.models import Handoff
+from handoff.selectors.sql import aware_datetime, hot_cursor
+
+
+def _queue_states_sql() -> str:
+    # Table and statuses come from the code, never from a request.
+    statuses = ", ".join(f"'{status}'" for status in Handoff.WAITING)
+    table = Handoff._meta.db_table
+    where = f"WHERE status IN ({statuses}) GROUP BY queue_key, priority"
+    return f"SELECT queue_key, priority, COUNT(*), MIN(queued_at) FROM {table} {where}"  # noqa: S608
+
+
+_QUEUE_STATES_SQL = _queue_states_sql()
 
 
 def queue_states(now: datetime) -> dict[str, QueueState]:
-    """Waiting count and longest wait per queue key, in one query."""
-    rows = (
-        Handoff.objects.filter(status__in=Handoff.WAITING)
-        .values("queue_key", "priority")
-        .annotate(waiting=Count("pk"), oldest=Min("queued_at"))
-        .order_by()
-    )
-    by_queue: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_queue.setdefault(row["queue_key"], []).append(dict(row))
+    """Waiting count and longest wait per queue key, in one query.
+
+    Written in SQL: every handoff the API takes reads it, and compiling the ORM's query cost
+    as much as running it (docs/performance.md).
+    """
+    with hot_cursor() as cursor:
+        cursor.execute(_QUEUE_STATES_SQL)
+        rows = cursor.fetchall()
+    by_queue: dict[str, list[tuple[int, int, datetime | None]]] = {}
+    for queue_key, priority, waiting, oldest in rows:
+        by_queue.setdefault(queue_key, []).append((priority, waiting, aware_datetime(oldest)))
     states = {}
     for key, parts in by_queue.items():
-        oldest = min((p["oldest"] for p in parts if p["oldest"]), default=None)
+        oldest = min((p[2] for p in parts if p[2] is not None), default=None)
         states[key] = QueueState(
-            waiting=sum(p["waiting"] for p in parts),
+            waiting=sum(p[1] for p in parts),
             longest_wait_seconds=(now - oldest).total_seconds() if oldest else None,
-            waiting_by_priority=tuple(sorted((p["priority"], p["waiting"]) for p in parts)),
+            waiting_by_priority=tuple(sorted((p[0], p[1]) for p in parts)),
         )
     return states
 

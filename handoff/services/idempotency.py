@@ -19,7 +19,8 @@ PROCESSING_TIMEOUT = timedelta(seconds=60)
 def request_hash(data: Any) -> str:
     """The same JSON, whatever its spacing or key order, hashes the same."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: a lone surrogate hashes too (the body validator then refuses it).
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

@@ -1,3 +1,5 @@
+import pytest
+
 from handoff.models import Handoff
 
 URL = "/api/v1/handoffs/bot-framework"
@@ -78,3 +80,40 @@ def test_it_honours_idempotency_keys(bot_client):
     again = bot_client.post(URL, activity(), headers={"Idempotency-Key": "bf"})
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json()
+
+
+def test_it_takes_the_customer_from_the_activity(bot_client):
+    r = bot_client.post(URL, {**activity(), "from": {"id": "u-42", "name": "Kim Lee"}})
+    assert r.status_code == 202, r.json()
+    assert Handoff.objects.get(pk=r.json()["id"]).customer == {"id": "u-42", "name": "Kim Lee"}
+
+
+def test_it_prefers_the_user_copilot_studio_relates_the_handoff_to(bot_client):
+    r = bot_client.post(
+        URL,
+        {
+            **activity(),
+            "from": {"id": "copilot-bot", "name": "Retail bot", "role": "bot"},
+            "relatesTo": {"user": {"id": "29:abc", "name": "Ana Silva"}, "bot": {"id": "b"}},
+        },
+    )
+    assert r.status_code == 202, r.json()
+    assert Handoff.objects.get(pk=r.json()["id"]).customer == {"id": "29:abc", "name": "Ana Silva"}
+
+
+def test_it_never_takes_the_bot_for_the_customer(bot_client):
+    r = bot_client.post(URL, {**activity(), "from": {"id": "copilot-bot", "role": "bot"}})
+    assert Handoff.objects.get(pk=r.json()["id"]).customer == {}
+
+
+@pytest.mark.parametrize("name", ["va_LastPhrase", "va_LastPhrases"])
+def test_it_builds_the_transcript_from_the_last_phrase(bot_client, name):
+    body = activity()
+    del body["attachments"]
+    del body["value"]["va_LastPhrases"]
+    body["value"][name] = "I want a person"
+    r = bot_client.post(URL, body)
+    assert r.status_code == 202, r.json()
+    handoff = Handoff.objects.get(pk=r.json()["id"])
+    assert handoff.transcript == [{"from": "customer", "text": "I want a person"}]
+    assert name not in handoff.variables

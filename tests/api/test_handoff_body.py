@@ -267,6 +267,8 @@ def validator_limits(obj: spec.Object) -> dict[str, Any]:
         elif isinstance(check, spec.TextList):
             out[name] = check.max_items
             out[f"{name}[]"] = check.item.max_length
+        elif isinstance(check, spec.ObjectList):
+            out[name] = check.max_items
     return out
 
 
@@ -305,3 +307,30 @@ def test_the_schema_documents_the_required_fields_and_choices(schema: dict) -> N
     speaker = component(schema, "TranscriptItemRequest")["properties"]["from"]
     choices = speaker.get("enum") or component(schema, speaker["$ref"].rsplit("/", 1)[1])["enum"]
     assert tuple(choices) == spec.SPEAKERS
+
+
+def test_every_operation_documents_throttling_and_unavailability(schema: dict) -> None:
+    operations = [op for ops in schema["paths"].values() for op in ops.values()]
+    assert len(operations) >= 7
+    for operation in operations:
+        assert {"429", "503"} <= set(operation["responses"]), operation["operationId"]
+        assert operation["responses"]["429"]["headers"]["Retry-After"]["required"]
+        assert "Retry-After" in operation["responses"]["503"]["headers"]
+
+
+def test_the_schema_documents_the_variables_and_transcript_limits(schema: dict) -> None:
+    body = component(schema, "HandoffCreateInputRequest")["properties"]
+    variables = spec.HANDOFF_BODY.fields["variables"]
+    assert body["variables"]["maxProperties"] == variables.max_items
+    assert body["variables"]["x-name-length"]["maxLength"] == variables.max_name
+    text = body["variables"]["additionalProperties"]["anyOf"][0]
+    assert text == {"type": "string", "maxLength": variables.max_text}
+    assert body["transcript"]["maxItems"] == spec.HANDOFF_BODY.fields["transcript"].max_items
+
+
+def test_the_schema_names_every_status_a_handoff_can_have(schema: dict) -> None:
+    from handoff.engine.vocabulary import HandoffStatus
+
+    assert component(schema, "HandoffStatusEnum")["enum"] == [s.value for s in HandoffStatus]
+    detail = component(schema, "HandoffDetail")["properties"]["status"]
+    assert detail == {"$ref": "#/components/schemas/HandoffStatusEnum"}

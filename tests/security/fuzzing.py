@@ -18,8 +18,13 @@ from schemathesis.checks import (  # type: ignore[attr-defined]
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
+    missing_required_header,
+    negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from portal.wsgi import application
@@ -29,6 +34,12 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
+    # What the schema says is invalid is refused: its limits and enums are the server's.
+    negative_data_rejection,
+    missing_required_header,
+    unsupported_method,
+    ignored_auth,
 ]
 
 
