@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
+# The interpreter running this script, so a worktree can use another checkout's .venv.
+BIN = Path(sys.executable).parent
 PORT = 8766
 DB = "handoff_bench_delivery"
 ENV = {
@@ -141,8 +142,9 @@ def run(*args: str) -> str:
 
 
 def prepare(hook_url: str) -> str:
-    if ENV["DATABASE_URL"].endswith(f"/{DB}"):
-        for sql in (f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB}"):
+    name = ENV["DATABASE_URL"].rsplit("/", 1)[-1]
+    if name.startswith(DB):  # only a benchmark database is dropped and created again
+        for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
             run("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql, "postgres")
     if ENV["CELERY_BROKER_URL"].startswith("redis://"):
         run(str(BIN / "celery"), "-A", "portal", "purge", "-f")
