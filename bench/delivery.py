@@ -58,10 +58,14 @@ arrivals: dict[str, float] = {}
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections open between requests, as real receivers (nginx, Go, Node) do.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         arrivals.setdefault(json.loads(body)["id"], time.time())
         self.send_response(204)
+        self.send_header("content-length", "0")
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
@@ -280,28 +284,25 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=4, help="the worker's processes")
+    parser.add_argument(
+        "--drain-only", action="store_true", help="only the worker's rate (no API, no gunicorn)"
+    )
     args = parser.parse_args()
 
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     key = prepare(f"http://127.0.0.1:{receiver.server_address[1]}/hook")
     os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))  # this process reads the database too (bench 1)
-    procs = [
-        subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "portal.wsgi",
-                "-b",
-                f"127.0.0.1:{PORT}",
-                "-w",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=ENV,
-        ),
+    sys.path.insert(0, str(ROOT))  # this process reads and writes the database too
+    import django
+
+    django.setup()
+    gunicorn = [str(BIN / "gunicorn"), "portal.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "2"]
+    procs = []
+    if not args.drain_only:
+        procs.append(subprocess.Popen([*gunicorn, "--log-level", "warning"], cwd=ROOT, env=ENV))
+    procs += [
         subprocess.Popen(
             [
                 str(BIN / "celery"),
@@ -309,7 +310,7 @@ def main() -> None:
                 "portal",
                 "worker",
                 "--concurrency",
-                "4",
+                str(args.concurrency),
                 "--loglevel",
                 "WARNING",
                 "--without-gossip",
@@ -321,14 +322,19 @@ def main() -> None:
     ]
     try:
         time.sleep(5)  # gunicorn and the worker start
-        to_delivered(key, 5)  # warm up both
         print(f"broker={ENV['CELERY_BROKER_URL'].split(':')[0]} db={ENV['DATABASE_URL'][:8]}")
-        print(summary("POST -> offered (idle agent)", to_offered(key, args.n)))
-        print(summary("POST -> delivered (webhook)", to_delivered(key, args.n)))
-        rate = sustained(key, args.burst, args.clients)
-        print(f"sustained through the API (2 gunicorn workers): {rate:.0f} handoffs/s")
+        if not args.drain_only:
+            to_delivered(key, 5)  # warm up both
+            print(summary("POST -> offered (idle agent)", to_offered(key, args.n)))
+            print(summary("POST -> delivered (webhook)", to_delivered(key, args.n)))
+            rate = sustained(key, args.burst, args.clients)
+            print(f"sustained through the API (2 gunicorn workers): {rate:.0f} handoffs/s")
+        worker_drain(4 * args.concurrency)  # warm up every worker process
         rate = worker_drain(args.burst)
-        print(f"sustained webhook deliveries through one worker: {rate:.0f} handoffs/s")
+        print(
+            f"sustained webhook deliveries through one worker (--concurrency "
+            f"{args.concurrency}): {rate:.0f} handoffs/s, {rate / args.concurrency:.0f} per process"
+        )
     finally:
         for p in procs:
             p.terminate()
