@@ -292,10 +292,13 @@ CELERY_BEAT_SCHEDULE = {
 
 HANDOFF_API_RATE = env_str("HANDOFF_API_RATE", "1200/min")
 HANDOFF_WEBHOOK_ALLOW_PRIVATE = env_bool("HANDOFF_WEBHOOK_ALLOW_PRIVATE", False)
+# Standard Webhooks' advice: retry over days (a receiver's outage can last a weekend night),
+# give a receiver 15-30 s to answer. The last attempt here is about 3 days after the first.
 HANDOFF_WEBHOOK_RETRY_DELAYS = env_int_list(
-    "HANDOFF_WEBHOOK_RETRY_DELAYS", "5,30,120,600,1800,7200,21600"
+    "HANDOFF_WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000,36000,86400,86400"
 )
-HANDOFF_WEBHOOK_TIMEOUT = env_int("HANDOFF_WEBHOOK_TIMEOUT", 10, minimum=1)
+# Seconds one attempt may take in all: name resolution, connection, TLS, sending, the answer.
+HANDOFF_WEBHOOK_TIMEOUT = env_int("HANDOFF_WEBHOOK_TIMEOUT", 15, minimum=1)
 # Key for encrypting secrets at rest (webhook secrets); derived from SECRET_KEY when unset.
 HANDOFF_ENCRYPTION_KEY = env_str("HANDOFF_ENCRYPTION_KEY", "")
 
