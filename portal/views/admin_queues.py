@@ -111,7 +111,10 @@ def queue_rotate_secret(request: AuthedRequest, key: str) -> HttpResponse:
     stash_secret(
         request, f"queue:{queue.pk}", queue_rotate_webhook_secret(user=request.user, queue=queue)
     )
-    messages.success(request, _("A new webhook secret was generated: the old one stops working."))
+    messages.success(
+        request,
+        _("A new webhook secret was generated: it replaces the old one when you next publish."),
+    )
     return redirect("queue_detail", key=queue.key)
 
 
