@@ -95,6 +95,18 @@ def _commit_without_waiting_for_the_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+# What an attempt reads: the claim's bookkeeping, the body, and the queue's webhook.
+ATTEMPT_FIELDS = (
+    *("status", "next_attempt_at", "delivery_attempts", "webhook_id"),
+    *("conversation_id", "channel", "topic", "queue_key", "queue_name", "priority", "rule"),
+    *("reason", "locale", "customer", "context", "transcript", "agent_message", "created_at"),
+    *("bot__key", "bot__name", "config_version__number"),
+    *("queue__webhook_url", "queue__webhook_secret"),
+    *("queue__published_webhook_url", "queue__published_webhook_secret"),
+    *("queue__webhook_disabled_at", "queue__webhook_disabled_error"),
+)
+
+
 def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> Handoff | None:
     """Take the lease of the next attempt and load what it sends, in one transaction.
 
@@ -105,13 +117,14 @@ def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> Handoff | None:
     lease = now + timedelta(seconds=settings.HANDOFF_WEBHOOK_TIMEOUT + LEASE_MARGIN_SECONDS)
     with transaction.atomic():
         _commit_without_waiting_for_the_disk()
-        handoff = (
+        found = list(
             Handoff.objects.select_for_update(of=("self",))
             .select_related("queue", "bot", "config_version")
-            .defer("config_version__document")
+            .only(*ATTEMPT_FIELDS)
             .filter(pk=handoff_id, queue__delivery_kind=DeliveryKind.WEBHOOK)
-            .first()
+            .order_by()
         )
+        handoff = found[0] if found else None
         if handoff is None or handoff.status != HandoffStatus.QUEUED:
             return None
         if handoff.next_attempt_at is not None and handoff.next_attempt_at > now:
