@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from handoff.config.document import audit
 from handoff.crypto import new_webhook_secret, webhook_secret_bytes
+from handoff.db import commit_without_waiting_for_the_disk
 from handoff.delivery import http as delivery
 from handoff.delivery.http import Outcome, Result
 from handoff.delivery.publish import (
@@ -80,21 +81,6 @@ def webhook_endpoint(handoff: Handoff) -> tuple[str, str]:
     return queue.published_webhook_url, queue.published_webhook_secret
 
 
-def _commit_without_waiting_for_the_disk() -> None:
-    """Let the current transaction's COMMIT return before its WAL record is flushed to disk
-    (PostgreSQL's asynchronous commit).
-
-    The commit is visible to every other transaction at once, exactly like a synchronous one,
-    so leases and claims work the same. Only a crash of the database server itself could lose
-    the last fraction of a second of such commits: for a lease or an outcome, that means one
-    more attempt with the same webhook-id, which receivers drop (see docs/delivery.md). Waiting
-    for the disk cost more than everything else of a delivery on a busy server.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 # What an attempt reads: the claim's bookkeeping, the body, and the queue's webhook.
 ATTEMPT_FIELDS = (
     *("status", "next_attempt_at", "delivery_attempts", "webhook_id"),
@@ -116,7 +102,7 @@ def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> Handoff | None:
     """
     lease = now + timedelta(seconds=settings.HANDOFF_WEBHOOK_TIMEOUT + LEASE_MARGIN_SECONDS)
     with transaction.atomic():
-        _commit_without_waiting_for_the_disk()
+        commit_without_waiting_for_the_disk()
         found = list(
             Handoff.objects.select_for_update(of=("self",))
             .select_related("queue", "bot", "config_version")
@@ -184,7 +170,7 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
         if result.outcome in (Outcome.DELIVERED, Outcome.RETRY):
             # Losing this to a database crash means one more attempt with the same id; a
             # failure is kept synchronous: it tells the bot (status callback `failed`).
-            _commit_without_waiting_for_the_disk()
+            commit_without_waiting_for_the_disk()
         detail: dict[str, Any] = {
             "attempt": attempt,
             "webhook_id": handoff.webhook_id,
