@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The interpreter running this script, so a worktree can use another checkout's .venv.
 BIN = Path(sys.executable).parent
 PORT = 8766
 DB = "handoff_bench_delivery"
@@ -58,10 +59,14 @@ arrivals: dict[str, float] = {}
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections open between requests, as real receivers (nginx, Go, Node) do.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         arrivals.setdefault(json.loads(body)["id"], time.time())
         self.send_response(204)
+        self.send_header("content-length", "0")
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
@@ -142,8 +147,9 @@ def run(*args: str) -> str:
 
 
 def prepare(hook_url: str) -> str:
-    if ENV["DATABASE_URL"].endswith(f"/{DB}"):
-        for sql in (f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB}"):
+    name = ENV["DATABASE_URL"].rsplit("/", 1)[-1]
+    if name.startswith(DB):  # only a benchmark database is dropped and created again
+        for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
             run("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql, "postgres")
     if ENV["CELERY_BROKER_URL"].startswith("redis://"):
         run(str(BIN / "celery"), "-A", "portal", "purge", "-f")
@@ -244,14 +250,32 @@ def sustained(key: str, burst: int, clients: int) -> float:
     return len(ids) / (max(arrivals[i] for i in ids) - started)
 
 
-def worker_drain(count: int) -> float:
-    """Handoffs stored directly (no API in the way), then published at once: the worker's rate."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of a Celery worker's main process, and of its pool processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def of(p: int) -> float:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return of(pid), sum(of(int(c)) for c in children)
+
+
+def worker_drain(count: int, worker_pid: int) -> tuple[float, float, float]:
+    """Handoffs stored directly (no API in the way) and published at once: the worker's rate.
+
+    Returns deliveries per second from the moment the worker may take them to the last one,
+    and the CPU milliseconds per delivery of the worker's main process and of its pool.
+    """
+    from celery import current_app
     from django.utils import timezone
 
     from handoff.delivery.publish import publish_delivery
-    from handoff.models import Bot, Handoff, Queue
+    from handoff.models import Bot, ConfigVersion, Handoff, Queue
 
     bot, queue = Bot.objects.get(key="bench-bot"), Queue.objects.get(key="hooks")
+    version = ConfigVersion.objects.order_by("-number").first()  # as the API stores them
     now = timezone.now()
     rows = Handoff.objects.bulk_create(
         Handoff(
@@ -263,15 +287,28 @@ def worker_drain(count: int) -> float:
             queue_key="hooks",
             queue_name="Hooks",
             queued_at=now,
+            config_version=version,
+            transcript=[{"from": "customer", "text": "I need a person"}],
         )
         for _ in range(count)
     )
-    started = time.time()
+    # The worker stops taking messages while they are published, so that this process's
+    # publishing does not compete with it for the CPU, then takes them all.
+    control = current_app.control
+    assert control.cancel_consumer("celery", reply=True, timeout=10), "the worker did not answer"
     for h in rows:
         publish_delivery(h.pk)
+    started, (main_cpu, pool_cpu) = time.time(), cpu_seconds(worker_pid)
+    assert control.add_consumer("celery", reply=True, timeout=10), "the worker did not answer"
     ids = [str(h.pk) for h in rows]
-    wait_arrived(ids, 300)
-    return count / (max(arrivals[i] for i in ids) - started)
+    wait_arrived(ids, 600)
+    main_after, pool_after = cpu_seconds(worker_pid)
+    per = 1000 / count
+    return (
+        count / (max(arrivals[i] for i in ids) - started),
+        (main_after - main_cpu) * per,
+        (pool_after - pool_cpu) * per,
+    )
 
 
 def main() -> None:
@@ -279,28 +316,26 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=4, help="the worker's processes")
+    parser.add_argument(
+        "--drain-only", action="store_true", help="only the worker's rate (no API, no gunicorn)"
+    )
+    parser.add_argument("--worker-args", default="", help="more options for `celery worker`")
     args = parser.parse_args()
 
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     key = prepare(f"http://127.0.0.1:{receiver.server_address[1]}/hook")
     os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))  # this process reads the database too (bench 1)
-    procs = [
-        subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "portal.wsgi",
-                "-b",
-                f"127.0.0.1:{PORT}",
-                "-w",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=ENV,
-        ),
+    sys.path.insert(0, str(ROOT))  # this process reads and writes the database too
+    import django
+
+    django.setup()
+    gunicorn = [str(BIN / "gunicorn"), "portal.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "2"]
+    procs = []
+    if not args.drain_only:
+        procs.append(subprocess.Popen([*gunicorn, "--log-level", "warning"], cwd=ROOT, env=ENV))
+    procs += [
         subprocess.Popen(
             [
                 str(BIN / "celery"),
@@ -308,11 +343,12 @@ def main() -> None:
                 "portal",
                 "worker",
                 "--concurrency",
-                "4",
+                str(args.concurrency),
                 "--loglevel",
                 "WARNING",
                 "--without-gossip",
                 "--without-mingle",
+                *args.worker_args.split(),
             ],
             cwd=ROOT,
             env=ENV,
@@ -320,14 +356,22 @@ def main() -> None:
     ]
     try:
         time.sleep(5)  # gunicorn and the worker start
-        to_delivered(key, 5)  # warm up both
         print(f"broker={ENV['CELERY_BROKER_URL'].split(':')[0]} db={ENV['DATABASE_URL'][:8]}")
-        print(summary("POST -> offered (idle agent)", to_offered(key, args.n)))
-        print(summary("POST -> delivered (webhook)", to_delivered(key, args.n)))
-        rate = sustained(key, args.burst, args.clients)
-        print(f"sustained through the API (2 gunicorn workers): {rate:.0f} handoffs/s")
-        rate = worker_drain(args.burst)
-        print(f"sustained webhook deliveries through one worker: {rate:.0f} handoffs/s")
+        if not args.drain_only:
+            to_delivered(key, 5)  # warm up both
+            print(summary("POST -> offered (idle agent)", to_offered(key, args.n)))
+            print(summary("POST -> delivered (webhook)", to_delivered(key, args.n)))
+            rate = sustained(key, args.burst, args.clients)
+            print(f"sustained through the API (2 gunicorn workers): {rate:.0f} handoffs/s")
+        worker = procs[-1].pid
+        worker_drain(20 * args.concurrency, worker)  # warm up every worker process
+        rate, main_ms, pool_ms = worker_drain(args.burst, worker)
+        print(
+            f"sustained webhook deliveries through one worker (--concurrency "
+            f"{args.concurrency}): {rate:.0f} handoffs/s, {rate / args.concurrency:.0f} per "
+            f"process; CPU per delivery: {pool_ms:.1f} ms in the pool, {main_ms:.1f} ms in the "
+            f"worker's main process"
+        )
     finally:
         for p in procs:
             p.terminate()

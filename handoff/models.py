@@ -174,8 +174,18 @@ class Queue(models.Model):
     max_wait_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     delivery_kind = models.CharField(max_length=8, choices=DeliveryKind, default="agents")
+    # The draft's webhook, as makers and admins edit it.
     webhook_url = models.URLField(max_length=2000, blank=True, default="")
     webhook_secret = EncryptedTextField(blank=True, default="")
+    # The webhook as last published: the URL of the published document and the secret that was
+    # the draft's at that moment, copied together by each publish so that they always match.
+    # Handoffs routed with a published version are delivered with these (docs/delivery.md).
+    published_webhook_url = models.URLField(max_length=2000, blank=True, default="")
+    published_webhook_secret = EncryptedTextField(blank=True, default="")
+    # Set when the receiver answered 410 Gone: nothing is sent until an admin enables it again
+    # or a publish gives the queue another URL.
+    webhook_disabled_at = models.DateTimeField(null=True, blank=True)
+    webhook_disabled_error = models.TextField(blank=True, default="")
 
     skill_matching = models.CharField(max_length=8, choices=SkillMatching, default="none")
     skill_relax_after_seconds = models.PositiveIntegerField(null=True, blank=True)
@@ -473,6 +483,9 @@ class Handoff(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
     queued_at = models.DateTimeField(null=True, blank=True)
+    # The last time an agent declined it or let an offer of it expire in its current queue: its
+    # place in the line from then on (docs/delivery.md, "Refused work").
+    refused_at = models.DateTimeField(null=True, blank=True)
     offered_at = models.DateTimeField(null=True, blank=True)
     offer_expires_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)

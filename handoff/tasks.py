@@ -35,7 +35,7 @@ def send_status_callback(self: Any, handoff_id: str, state: str) -> str:
     attempt = self.request.retries + 1
     result = webhooks.status_callback_send(handoff_id=handoff_id, state=state, attempt=attempt)
     if result.outcome == Outcome.RETRY:
-        delay = delivery.retry_delay(attempt)
+        delay = delivery.retry_delay(attempt, retry_after=result.retry_after)
         if delay is not None:
             raise self.retry(countdown=delay)
     return str(result.outcome)

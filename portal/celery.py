@@ -1,6 +1,8 @@
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
+from django.db import close_old_connections
 from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -16,3 +18,16 @@ app.autodiscover_tasks()
 from handoff.logging import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()
+
+
+# Celery's Django fixup closes every database connection before and after each task unless
+# CELERY_DB_REUSE_MAX is set (portal/settings.py sets it): opening a PostgreSQL connection for
+# each task cost more than the rest of a webhook delivery. Instead a worker treats its
+# connection as Django does between two requests: closed when it is broken, left in a
+# transaction, or older than CONN_MAX_AGE (and checked before reuse: CONN_HEALTH_CHECKS).
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(task: Any = None, **kwargs: Any) -> None:
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # ran inside the caller's process and transaction (tests)
+    close_old_connections()

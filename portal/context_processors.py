@@ -107,7 +107,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
 
 
 # Audit entries that never change the config document: they do not make the draft differ.
-NOT_DRAFT_ACTIONS = ("publish", "rollback", "rotate_secret")
+# A rotated webhook secret does: it is sent from the next publish on (docs/delivery.md).
+NOT_DRAFT_ACTIONS = ("publish", "rollback", "enable_webhook")
 NOT_DRAFT_OBJECTS = ("api_key", "user", "handoff")
 
 

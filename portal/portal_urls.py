@@ -114,6 +114,11 @@ urlpatterns = [
     path("config/skills/<int:pk>/delete/", admin_skills.skill_remove, name="skill_delete"),
     path("config/failures/", admin_failures.failure_list, name="failure_list"),
     path("config/failures/<uuid:pk>/retry/", admin_failures.failure_retry, name="failure_retry"),
+    path(
+        "config/failures/webhooks/<slug:key>/enable/",
+        admin_failures.queue_enable_webhook_view,
+        name="queue_enable_webhook",
+    ),
     # What makers author (analysts read these pages; every write needs maker or admin).
     path("authoring/", home.maker_overview, name="maker_overview"),
     path("authoring/topics/", maker_topics.topic_list, name="topic_list"),

@@ -333,6 +333,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close the database connection around every task; portal/celery.py
+# closes it as Django does between requests instead. This only bounds how long one stays open.
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -365,10 +368,13 @@ HANDOFF_API_RATE = env_rate("HANDOFF_API_RATE", "1200/min")
 # a PgBouncer older than 1.21 in transaction mode.
 HANDOFF_DB_PREPARE = env_bool("HANDOFF_DB_PREPARE", True)
 HANDOFF_WEBHOOK_ALLOW_PRIVATE = env_bool("HANDOFF_WEBHOOK_ALLOW_PRIVATE", False)
+# Standard Webhooks' advice: retry over days (a receiver's outage can last a weekend night),
+# give a receiver 15-30 s to answer. The last attempt here is about 3 days after the first.
 HANDOFF_WEBHOOK_RETRY_DELAYS = env_int_list(
-    "HANDOFF_WEBHOOK_RETRY_DELAYS", "5,30,120,600,1800,7200,21600"
+    "HANDOFF_WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000,36000,86400,86400"
 )
-HANDOFF_WEBHOOK_TIMEOUT = env_int("HANDOFF_WEBHOOK_TIMEOUT", 10, minimum=1)
+# Seconds one attempt may take in all: name resolution, connection, TLS, sending, the answer.
+HANDOFF_WEBHOOK_TIMEOUT = env_int("HANDOFF_WEBHOOK_TIMEOUT", 15, minimum=1)
 # Key for encrypting secrets at rest (webhook secrets); derived from SECRET_KEY when unset.
 HANDOFF_ENCRYPTION_KEY = env_str("HANDOFF_ENCRYPTION_KEY", "")
 

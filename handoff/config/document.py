@@ -603,6 +603,7 @@ def _publish(*, user: Any, note: str, rolled_back_from: int | None) -> ConfigVer
             note=note[:500],
             rolled_back_from=rolled_back_from,
         )
+        _publish_webhooks(document)
         audit(
             user=user,
             action="publish",
@@ -617,3 +618,26 @@ def render_document(doc: dict[str, Any]) -> str:
     """The document as JSON text. One fixed rendering, so that export -> import -> export is
     byte-identical (the command line and the portal both write it)."""
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def _publish_webhooks(document: dict) -> None:
+    """Make each queue's webhook as published: the document's URL and the secret the draft
+    holds now, copied together (docs/delivery.md). A queue that is not a webhook in the
+    document has none. A new URL clears a disabled endpoint (410 Gone): it is another receiver.
+    """
+    urls = {
+        q["key"]: q["delivery"].get("url") or ""
+        for q in document["queues"]
+        if q["delivery"]["kind"] == Queue.DeliveryKind.WEBHOOK
+    }
+    for queue in Queue.objects.select_for_update():
+        url = urls.get(queue.key, "")
+        secret = queue.webhook_secret if url else ""
+        fields = {"published_webhook_url": url, "published_webhook_secret": secret}
+        if url != queue.published_webhook_url:
+            fields |= {"webhook_disabled_at": None, "webhook_disabled_error": ""}
+        changed = [name for name, value in fields.items() if getattr(queue, name) != value]
+        for name in changed:
+            setattr(queue, name, fields[name])
+        if changed:
+            queue.save(update_fields=changed)

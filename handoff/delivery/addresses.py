@@ -43,10 +43,30 @@ def is_loopback_name(host: str) -> bool:
     return name == "localhost" or name.endswith(".localhost")
 
 
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are the IPv4 address a translator
+# reaches. Its local-use sibling 64:ff9b:1::/48 (RFC 8215) is not globally reachable at all.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever its spelling
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 address that carries an IPv4 address reaches that address: it is public only
+        # when the IPv4 address is. An IPv4-mapped or NAT64 address *is* its IPv4 address
+        # (::ffff:127.0.0.1 is loopback whatever its spelling; a DNS64 resolver answers
+        # 64:ff9b::93.184.215.14 for a public IPv4-only host); a 6to4 relay or a Teredo peer
+        # is reached through the IPv4 address it embeds (the Teredo server's and client's).
+        if ip in NAT64_LOCAL:
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        else:
+            embedded = [ip.sixtofour, *(ip.teredo or ())]
+            if any(v4 is not None and not is_public_address(str(v4)) for v4 in embedded):
+                return False
     return ip.is_global and not (
         ip.is_private
         or ip.is_loopback

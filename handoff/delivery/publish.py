@@ -12,8 +12,10 @@ import uuid
 from typing import Any
 
 from celery import current_app
+from django.db import transaction
 from django.utils import timezone
 
+from handoff.db import commit_without_waiting_for_the_disk
 from handoff.models import Handoff
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,13 @@ def publish_delivery(
     if not track:
         return True
     # Conditional: a handoff that reached a terminal state meanwhile keeps its bookkeeping.
-    Handoff.objects.filter(pk=handoff_id, status__in=Handoff.OPEN).update(
-        dispatched_at=timezone.now()
-    )
+    # Lost to a database crash, this mark costs one more publish by the sweep: not worth
+    # waiting for the disk on every handoff.
+    with transaction.atomic():
+        commit_without_waiting_for_the_disk()
+        Handoff.objects.filter(pk=handoff_id, status__in=Handoff.OPEN).update(
+            dispatched_at=timezone.now()
+        )
     return True
 
 

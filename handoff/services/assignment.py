@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from handoff.delivery.publish import publish_delivery, publish_offer_expiry
@@ -43,6 +44,15 @@ log = logging.getLogger(__name__)
 # How many waiting handoffs one fill looks at to find one a free agent can take.
 SCAN = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A handoff every present agent has refused is offered again to one of them only after a pause
+# that doubles with each refusal in its queue: 10 s, 20 s, 40 s, ... at most 5 minutes.
+REOFFER_PAUSE_SECONDS = 10
+REOFFER_PAUSE_MAX_SECONDS = 300
+
+# The line of waiting work: highest priority (lowest number) first, then by place in the line,
+# which is the time the handoff entered its queue or, once refused, the time of its last
+# refusal: a refused handoff goes to the back, behind everything waiting then.
+WAITING_ORDER = ("priority", Coalesce("refused_at", "queued_at"), "created_at")
 
 
 @dataclass
@@ -126,21 +136,36 @@ def rank_agents(
     queue: Queue,
     handoff: Handoff,
     members: list[Candidate],
-    refused: set[int],
+    refused: dict[int, datetime],
     now: datetime | None = None,
 ) -> list[Candidate]:
-    """The free agents who may get this handoff, best first (see docs/delivery.md)."""
+    """The free agents who may get this handoff, best first (see docs/delivery.md).
+
+    `refused` maps each agent who declined the handoff or let an offer of it expire to the
+    time they last did.
+    """
     now = now or timezone.now()
     required = handoff.required_skills or {}
     eligible = [
         c for c in members if agent_qualifies(queue=queue, handoff=handoff, held=c.skills, now=now)
     ]
-    # Who declined or let an offer of this handoff expire gets it again only when no other
-    # eligible agent is present, even a busy one (whose turn will come when they free up).
+    # Who refused it gets it again only when no other eligible agent is present, even a busy
+    # one (whose turn will come when they free up). When everyone present has refused it, the
+    # re-offers rotate: the agent whose refusal is the oldest first.
     others = [c for c in eligible if c.user_id not in refused]
     pool = others or eligible
     free = [c for c in pool if c.free > 0]
-    return sorted(free, key=lambda c: _order_key(queue, c, required))
+    return sorted(
+        free, key=lambda c: (refused.get(c.user_id, _EPOCH), _order_key(queue, c, required))
+    )
+
+
+def reoffer_pause(refusals: int) -> timedelta:
+    """How long a handoff refused `refusals` times waits before going back to a refuser."""
+    if refusals <= 0:
+        return timedelta(0)
+    seconds = REOFFER_PAUSE_SECONDS * 2 ** min(refusals - 1, 16)
+    return timedelta(seconds=min(seconds, REOFFER_PAUSE_MAX_SECONDS))
 
 
 def _claim(membership_id: int) -> bool:
@@ -192,12 +217,22 @@ def _lock_waiting(handoff_id: uuid.UUID, queue_id: int) -> Handoff | None:
     )
 
 
-def _refused(handoff: Handoff) -> set[int]:
-    return set(
-        Offer.objects.filter(handoff=handoff, outcome__in=REFUSED).values_list(
-            "agent_id", flat=True
-        )
-    )
+def _reoffer_paused(handoff: Handoff, refusals: int, now: datetime) -> bool:
+    refused_at = handoff.refused_at
+    return refused_at is not None and now < refused_at + reoffer_pause(refusals)
+
+
+def _refusals(handoff: Handoff) -> tuple[dict[int, datetime], int]:
+    """Who refused the handoff (agent -> their last refusal), and how often in its queue."""
+    refused: dict[int, datetime] = {}
+    in_queue = 0
+    for agent_id, closed_at in Offer.objects.filter(
+        handoff=handoff, outcome__in=REFUSED
+    ).values_list("agent_id", "closed_at"):
+        at = closed_at or _EPOCH
+        refused[agent_id] = max(refused.get(agent_id, _EPOCH), at)
+        in_queue += handoff.queued_at is None or at >= handoff.queued_at
+    return refused, in_queue
 
 
 def _offer(*, handoff: Handoff, queue: Queue, agent: Candidate, now: datetime) -> Offer:
@@ -293,7 +328,7 @@ def _offer_one(queue: Queue, skipped: set[uuid.UUID], now: datetime | None = Non
         waiting = list(
             Handoff.objects.filter(queue=queue, status=HandoffStatus.QUEUED)
             .exclude(pk__in=skipped)
-            .order_by("priority", "queued_at", "created_at")
+            .order_by(*WAITING_ORDER)
             .values_list("pk", flat=True)[:SCAN]
         )
         for handoff_id in waiting:
@@ -305,9 +340,12 @@ def _offer_one(queue: Queue, skipped: set[uuid.UUID], now: datetime | None = Non
                 skipped.add(handoff_id)
                 continue
             _record_relaxation(handoff=handoff, queue=queue, now=now)
+            refused, refusals = _refusals(handoff)
             for agent in rank_agents(
-                queue=queue, handoff=handoff, members=members, refused=_refused(handoff), now=now
+                queue=queue, handoff=handoff, members=members, refused=refused, now=now
             ):
+                if agent.user_id in refused and _reoffer_paused(handoff, refusals, now):
+                    break  # the sweep (every 10 s) tries again after the pause
                 if _claim(agent.membership_id):
                     _offer(handoff=handoff, queue=queue, agent=agent, now=now)
                     return True
@@ -344,6 +382,8 @@ def _back_to_queue(
     offer.closed_at = now
     offer.save(update_fields=["outcome", "closed_at"])
     _release(queue_id=handoff.queue_id, user_id=offer.agent_id)
+    # A refusal (not a withdrawn offer) sends the handoff to the back of the line.
+    refused_at = now if outcome in REFUSED else handoff.refused_at
     handoff_transition(
         handoff,
         HandoffStatus.QUEUED,
@@ -351,6 +391,7 @@ def _back_to_queue(
         detail={"agent": offer.agent.username, "offer": offer.pk, "status": HandoffStatus.QUEUED},
         at=now,
         agent=None,
+        refused_at=refused_at,
     )
     refill_after_commit(handoff.queue_id)
 
@@ -483,6 +524,7 @@ def _move(*, handoff: Handoff, queue: Queue, detail: dict[str, Any], now: dateti
         # queued_at is the time the handoff entered its current queue: waits and max_wait
         # count from there (the first queueing is in the events and created_at).
         queued_at=now,
+        refused_at=None,
         dispatched_at=None,
         next_attempt_at=None,
         delivery_attempts=0,
@@ -558,7 +600,7 @@ def handoff_pick_next(*, agent: User, queue: Queue) -> Handoff | None:
     with transaction.atomic():
         waiting = (
             Handoff.objects.filter(queue=queue, status=HandoffStatus.QUEUED)
-            .order_by("priority", "queued_at", "created_at")
+            .order_by(*WAITING_ORDER)
             .values_list("pk", flat=True)[:SCAN]
         )
         for handoff_id in waiting:

@@ -13,15 +13,24 @@ def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:
 
     Returns what was done ("webhook:<outcome>", "offered", "waiting", "pick", "skipped").
     """
-    handoff = Handoff.objects.select_related("queue").filter(pk=handoff_id).first()
-    if handoff is None or handoff.status != HandoffStatus.QUEUED or handoff.queue is None:
+    # Webhooks are the busy path: the attempt's claim checks the status and the queue's kind
+    # itself, so a webhook handoff costs no look-up first.
+    outcome = handoff_webhook_attempt(handoff_id=handoff_id)
+    if outcome != "skipped":
+        return "webhook:" + outcome
+    row = (
+        Handoff.objects.filter(pk=handoff_id)
+        .values_list("status", "queue_id", "queue__delivery_kind", "queue__distribution")
+        .first()
+    )
+    if row is None or row[0] != HandoffStatus.QUEUED or row[1] is None:
         return "skipped"
-    queue = handoff.queue
-    if queue.delivery_kind == DeliveryKind.WEBHOOK:
-        return "webhook:" + handoff_webhook_attempt(handoff_id=handoff.pk)
-    if queue.distribution == Distribution.PICK:
+    _status, queue_id, kind, distribution = row
+    if kind == DeliveryKind.WEBHOOK:
+        return "webhook:skipped"  # another attempt holds the lease, or the retry is not due
+    if distribution == Distribution.PICK:
         return "pick"
     # Push: offer the queue's waiting work in order (this handoff may not be the first).
-    queue_fill(queue_id=queue.pk)
-    handoff.refresh_from_db(fields=["status"])
-    return "offered" if handoff.status == HandoffStatus.OFFERED else "waiting"
+    queue_fill(queue_id=queue_id)
+    offered = Handoff.objects.filter(pk=handoff_id, status=HandoffStatus.OFFERED).exists()
+    return "offered" if offered else "waiting"

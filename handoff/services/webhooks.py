@@ -2,11 +2,13 @@
 
 A webhook attempt is claimed with a conditional UPDATE that sets `next_attempt_at` to a lease
 (the attempt's time-out plus a margin), so two copies of the task never call the receiver at
-once, and a worker killed mid-attempt leaves a lease that the sweep sees run out. The
-`webhook-id` is fixed on the first attempt and kept on every retry.
+once; the attempt itself ends by a deadline inside the lease, and a worker killed mid-attempt
+leaves a lease that the sweep sees run out. The `webhook-id` is fixed on the first attempt and
+kept on every retry.
 """
 
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from handoff.config.document import audit
 from handoff.crypto import new_webhook_secret, webhook_secret_bytes
+from handoff.db import commit_without_waiting_for_the_disk
 from handoff.delivery import http as delivery
 from handoff.delivery.http import Outcome, Result
 from handoff.delivery.publish import (
@@ -26,12 +30,13 @@ from handoff.delivery.publish import (
 )
 from handoff.engine.vocabulary import DeliveryKind, HandoffStatus
 from handoff.errors import Conflict
-from handoff.models import Bot, Handoff, User
+from handoff.models import Bot, Handoff, Queue, User
 from handoff.services.events import handoff_event
 from handoff.services.transitions import handoff_transition
 
 log = logging.getLogger(__name__)
 
+# The lease outlasts the attempt's deadline by this much: the time to record the outcome.
 LEASE_MARGIN_SECONDS = 2
 # The sweep leaves alone what was queued or published this recently (the publish is on its way).
 SWEEP_GRACE_SECONDS = 5
@@ -62,42 +67,94 @@ def webhook_body(handoff: Handoff) -> dict[str, Any]:
     }
 
 
-def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> bool:
-    # The webhook-id is chosen once, before the first attempt, and never changes.
-    Handoff.objects.filter(pk=handoff_id, webhook_id="").update(
-        webhook_id="msg_" + uuid.uuid4().hex
-    )
+def webhook_endpoint(handoff: Handoff) -> tuple[str, str]:
+    """The URL and secret a handoff is delivered with.
+
+    A handoff routed with a published version gets the queue's webhook as last published (the
+    URL and the secret copied together by the publish); one routed with the draft ("Test your
+    bot" on the draft) gets the draft's. Draft edits never reach a receiver before a publish.
+    """
+    queue = handoff.queue
+    assert queue is not None
+    if handoff.config_version_id is None:
+        return queue.webhook_url, queue.webhook_secret
+    return queue.published_webhook_url, queue.published_webhook_secret
+
+
+# What an attempt reads: the claim's bookkeeping, the body, and the queue's webhook.
+ATTEMPT_FIELDS = (
+    *("status", "next_attempt_at", "delivery_attempts", "webhook_id"),
+    *("conversation_id", "channel", "topic", "queue_key", "queue_name", "priority", "rule"),
+    *("reason", "locale", "customer", "context", "transcript", "agent_message", "created_at"),
+    *("bot__key", "bot__name", "config_version__number"),
+    *("queue__webhook_url", "queue__webhook_secret"),
+    *("queue__published_webhook_url", "queue__published_webhook_secret"),
+    *("queue__webhook_disabled_at", "queue__webhook_disabled_error"),
+)
+
+
+def _claim_attempt(handoff_id: uuid.UUID, now: datetime) -> Handoff | None:
+    """Take the lease of the next attempt and load what it sends, in one transaction.
+
+    None when the handoff is not a waiting webhook handoff, or when another attempt holds the
+    lease or the retry is not due yet. The row is found by its primary key alone: a condition on
+    the status would let PostgreSQL pick the index of waiting handoffs and read all of them.
+    """
     lease = now + timedelta(seconds=settings.HANDOFF_WEBHOOK_TIMEOUT + LEASE_MARGIN_SECONDS)
-    return (
-        Handoff.objects.filter(
-            pk=handoff_id,
-            status=HandoffStatus.QUEUED,
-            queue__delivery_kind=DeliveryKind.WEBHOOK,
+    with transaction.atomic():
+        commit_without_waiting_for_the_disk()
+        found = list(
+            Handoff.objects.select_for_update(of=("self",))
+            .select_related("queue", "bot", "config_version")
+            .only(*ATTEMPT_FIELDS)
+            .filter(pk=handoff_id, queue__delivery_kind=DeliveryKind.WEBHOOK)
+            .order_by()
         )
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(next_attempt_at=lease, delivery_attempts=F("delivery_attempts") + 1)
-        == 1
-    )
+        handoff = found[0] if found else None
+        if handoff is None or handoff.status != HandoffStatus.QUEUED:
+            return None
+        if handoff.next_attempt_at is not None and handoff.next_attempt_at > now:
+            return None
+        handoff.next_attempt_at = lease
+        handoff.delivery_attempts += 1
+        fields = ["next_attempt_at", "delivery_attempts"]
+        if not handoff.webhook_id:
+            # The webhook-id is chosen once, before the first attempt, and never changes.
+            handoff.webhook_id = "msg_" + uuid.uuid4().hex
+            fields.append("webhook_id")
+        handoff.save(update_fields=fields)
+    return handoff
 
 
 def handoff_webhook_attempt(*, handoff_id: uuid.UUID | str) -> str:
     """One delivery attempt of a webhook handoff; returns the outcome or "skipped"."""
-    now = timezone.now()
+    # The deadline is taken before the lease, so the POST always ends inside the lease.
+    deadline = time.monotonic() + settings.HANDOFF_WEBHOOK_TIMEOUT
     handoff_id = uuid.UUID(str(handoff_id))
-    if not _claim_attempt(handoff_id, now):
-        return "skipped"  # done, cancelled, or another attempt holds the lease
-    handoff = Handoff.objects.select_related("queue", "bot", "config_version").get(pk=handoff_id)
-    assert handoff.queue is not None
-    body = delivery.encode_body(webhook_body(handoff))
+    handoff = _claim_attempt(handoff_id, timezone.now())
+    if handoff is None:
+        return "skipped"  # done, cancelled, not a webhook, or another attempt holds the lease
+    queue = handoff.queue
+    assert queue is not None
+    url, secret_text = webhook_endpoint(handoff)
     try:
-        secret = webhook_secret_bytes(handoff.queue.webhook_secret)
+        secret = webhook_secret_bytes(secret_text)
     except ValueError:
         secret = b""
-    if not secret:
+    if queue.webhook_disabled_at is not None:
+        since = f"{queue.webhook_disabled_at:%Y-%m-%d %H:%M} UTC"
+        error = f"the queue's webhook is disabled since {since} ({queue.webhook_disabled_error})"
+        result = Result(Outcome.FAIL, error=error)
+    elif not url:
+        result = Result(Outcome.FAIL, error="the queue's webhook is not published")
+    elif not secret:
         result = Result(Outcome.FAIL, error="the queue has no usable webhook secret")
     else:
+        body = delivery.encode_body(webhook_body(handoff))
         headers = delivery.signed_headers(secret=secret, msg_id=handoff.webhook_id, body=body)
-        result = delivery.post(url=handoff.queue.webhook_url, body=body, headers=headers)
+        result = delivery.post(url=url, body=body, headers=headers, deadline=deadline)
+    if result.outcome == Outcome.GONE:
+        queue_disable_webhook(queue_id=queue.pk, error=result.error, at=timezone.now())
     return _record_attempt(handoff_id=handoff_id, attempt=handoff.delivery_attempts, result=result)
 
 
@@ -105,7 +162,15 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
     """Store the attempt's outcome and return it (an `Outcome`, or "late" when cancelled)."""
     now = timezone.now()
     with transaction.atomic():
-        handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
+        handoff = (
+            Handoff.objects.select_for_update()
+            .only("status", "webhook_id", "delivery_attempts", "bot_id", "queue_id")
+            .get(pk=handoff_id)
+        )
+        if result.outcome in (Outcome.DELIVERED, Outcome.RETRY):
+            # Losing this to a database crash means one more attempt with the same id; a
+            # failure is kept synchronous: it tells the bot (status callback `failed`).
+            commit_without_waiting_for_the_disk()
         detail: dict[str, Any] = {
             "attempt": attempt,
             "webhook_id": handoff.webhook_id,
@@ -114,13 +179,19 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
         }
         if result.error:
             detail["error"] = result.error
-        if handoff.status != HandoffStatus.QUEUED:
-            # Cancelled while the request was in flight: keep the record, change nothing.
+        superseded = handoff.delivery_attempts != attempt and result.outcome != Outcome.DELIVERED
+        if handoff.status != HandoffStatus.QUEUED or superseded:
+            # Cancelled while the request was in flight, or a later attempt took over (this
+            # one outlived its lease): keep the record, change nothing.
             handoff_event(
                 handoff, "delivery_attempt", {**detail, "outcome": result.outcome}, at=now
             )
             return "late"
-        delay = delivery.retry_delay(attempt) if result.outcome == Outcome.RETRY else None
+        delay = (
+            delivery.retry_delay(attempt, retry_after=result.retry_after)
+            if result.outcome == Outcome.RETRY
+            else None
+        )
         if result.outcome == Outcome.DELIVERED:
             handoff_transition(
                 handoff,
@@ -156,6 +227,47 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
         )
         status_callback_after_commit(handoff=handoff, state="failed")
     return Outcome.FAIL
+
+
+# -- endpoints a receiver disabled (410 Gone) --------------------------------------------------
+
+
+def queue_disable_webhook(*, queue_id: int, error: str, at: datetime) -> bool:
+    """The receiver answered 410 Gone: send nothing more to this queue's webhook until an admin
+    enables it again (or a publish gives it another URL). True when this call disabled it."""
+    disabled = Queue.objects.filter(pk=queue_id, webhook_disabled_at__isnull=True).update(
+        webhook_disabled_at=at, webhook_disabled_error=error[:500]
+    )
+    if disabled:
+        log.warning("webhook of queue %s disabled: %s", queue_id, error)
+    return bool(disabled)
+
+
+def disabled_webhooks() -> QuerySet[Queue]:
+    """Queues whose receiver answered 410 Gone, the most recent first (the failures page)."""
+    return Queue.objects.filter(webhook_disabled_at__isnull=False).order_by(
+        "-webhook_disabled_at", "key"
+    )
+
+
+def queue_enable_webhook(*, queue: Queue, user: User | None) -> Queue:
+    """An admin enables a disabled webhook again; failed handoffs are retried separately."""
+    with transaction.atomic():
+        locked = Queue.objects.select_for_update().get(pk=queue.pk)
+        if locked.webhook_disabled_at is None:
+            raise Conflict("This webhook is not disabled.", code="not_disabled")
+        error = locked.webhook_disabled_error
+        locked.webhook_disabled_at = None
+        locked.webhook_disabled_error = ""
+        locked.save(update_fields=["webhook_disabled_at", "webhook_disabled_error"])
+        audit(
+            user=user,
+            action="enable_webhook",
+            object_type="queue",
+            object_key=locked.key,
+            detail={"disabled_by": error},
+        )
+    return locked
 
 
 def webhook_handoffs_due(*, now: datetime) -> QuerySet[Handoff]:

@@ -116,7 +116,10 @@ def queue_rotate_secret(request: AuthedRequest, key: str) -> HttpResponse:
     queue = get_object_or_404(Queue, key=key, delivery_kind=Queue.DeliveryKind.WEBHOOK)
     secret = queue_rotate_webhook_secret(user=request.user, queue_id=queue.pk)
     stash_secret(request, f"queue:{queue.pk}", secret)
-    messages.success(request, _("A new webhook secret was generated: the old one stops working."))
+    messages.success(
+        request,
+        _("A new webhook secret was generated: it replaces the old one when you next publish."),
+    )
     return redirect("queue_detail", key=queue.key)
 
 

@@ -35,6 +35,9 @@ def make_queue(key: str = "billing", **extra: Any) -> Queue:
     if fields.get("delivery_kind") == "webhook":
         fields.setdefault("webhook_secret", new_webhook_secret())
         fields.setdefault("distribution", "push")
+        # As published (a publish copies the pair; tests/handoff/test_delivery.py tests that).
+        fields.setdefault("published_webhook_url", fields.get("webhook_url", ""))
+        fields.setdefault("published_webhook_secret", fields["webhook_secret"])
     return Queue.objects.create(key=key, **fields)
 
 
@@ -103,6 +106,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -114,6 +118,7 @@ class Receiver:
 
     statuses: list[int] = field(default_factory=list)  # answers in order; then `then`
     then: int = 200
+    answer_headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
     hold: threading.Event | None = None  # when set, requests wait for it before answering
     requests: list[Received] = field(default_factory=list)
     got_request: threading.Event = field(default_factory=threading.Event)
@@ -130,17 +135,31 @@ class Receiver:
 
 @contextmanager
 def webhook_receiver(
-    statuses: list[int] | None = None, *, then: int = 200, hold: threading.Event | None = None
+    statuses: list[int] | None = None,
+    *,
+    then: int = 200,
+    hold: threading.Event | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[Receiver]:
-    receiver = Receiver(statuses=list(statuses or []), then=then, hold=hold)
+    receiver = Receiver(
+        statuses=list(statuses or []), then=then, hold=hold, answer_headers=dict(headers or {})
+    )
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        # HTTP/1.1: connections stay open between requests, as with real receivers.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             with lock:
                 receiver.requests.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    Received(
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                        peer=self.client_address[:2],
+                    )
                 )
                 status = receiver.statuses.pop(0) if receiver.statuses else receiver.then
             receiver.got_request.set()
@@ -148,6 +167,8 @@ def webhook_receiver(
                 receiver.hold.wait(30)
             try:
                 self.send_response(status)
+                for name, value in receiver.answer_headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -1,5 +1,6 @@
 """Push offers, capacity, assignment methods, pick, and the agent's transitions."""
 
+import itertools
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,6 +22,7 @@ from handoff.services.assignment import (
     handoff_transfer,
     queue_apply_max_wait,
     queue_fill,
+    reoffer_pause,
 )
 from handoff.services.sweep import sweep_run
 from tests.handoff.delivery_helpers import (
@@ -198,7 +200,9 @@ def test_it_does_not_repeat_a_declined_offer_while_another_agent_is_present(
     assert (handoff.status, handoff.agent) == ("offered", amy)
 
 
-def test_it_offers_again_to_the_only_agent_who_declined(db: Any, after_commit: Any) -> None:
+def test_it_offers_again_to_the_only_agent_who_declined_after_a_pause(
+    db: Any, after_commit: Any
+) -> None:
     queue = make_queue()
     amy = make_agent("amy", queue, capacity=1)
     handoff = make_handoff(queue)
@@ -207,6 +211,12 @@ def test_it_offers_again_to_the_only_agent_who_declined(db: Any, after_commit: A
     with after_commit():
         handoff_decline(handoff_id=handoff.pk, agent=amy)
 
+    handoff.refresh_from_db()
+    assert (handoff.status, handoff.agent) == ("queued", None)  # not straight back to amy
+    declined = handoff.refused_at
+    assert declined is not None
+    assert sweep_run(now=declined + timedelta(seconds=9))["offered"] == 0
+    assert sweep_run(now=declined + timedelta(seconds=10))["offered"] == 1
     handoff.refresh_from_db()
     assert (handoff.status, handoff.agent) == ("offered", amy)
 
@@ -473,3 +483,132 @@ def test_it_never_exceeds_capacity_with_concurrent_workers(transactional_db: Any
     assert Handoff.objects.filter(status="resolved").count() == 200
     assert Handoff.objects.filter(status="queued").count() == 0
     assert all(m.active_count == 0 for m in QueueMembership.objects.all())
+
+
+# -- refused work: back of the line, rotating re-offers with a growing pause -------------------
+
+
+def test_a_declined_handoff_steps_back_behind_the_next_with_one_agent(
+    db: Any, after_commit: Any
+) -> None:
+    queue = make_queue()
+    amy = make_agent("amy", queue, capacity=1)
+    now = timezone.now()
+    first = make_handoff(queue, now=now - timedelta(seconds=2))
+    second = make_handoff(queue, now=now - timedelta(seconds=1))
+    queue_fill(queue_id=queue.pk)
+
+    with after_commit():
+        handoff_decline(handoff_id=first.pk, agent=amy)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (second.status, second.agent) == ("offered", amy)  # the next one, not the declined
+    assert first.status == "queued"
+    assert first.refused_at is not None and first.queued_at == now - timedelta(seconds=2)
+
+
+def test_a_refused_handoff_goes_behind_what_waits_but_before_what_comes_later(
+    db: Any, after_commit: Any
+) -> None:
+    queue = make_queue()
+    amy = make_agent("amy", queue, capacity=1)
+    bob = make_agent("bob", queue, capacity=1, presence="busy")
+    now = timezone.now()
+    refused = make_handoff(queue, now=now - timedelta(minutes=5))
+    make_handoff(queue, now=now - timedelta(minutes=1))
+    queue_fill(queue_id=queue.pk)
+    with after_commit():
+        handoff_decline(handoff_id=refused.pk, agent=amy)  # amy gets the one waiting
+    later = make_handoff(queue, now=timezone.now() + timedelta(seconds=1))
+
+    agent_set_presence(agent=bob, presence="available")  # bob has refused nothing
+    queue_fill(queue_id=queue.pk)
+
+    refused.refresh_from_db()
+    later.refresh_from_db()
+    assert (refused.status, refused.agent) == ("offered", bob)
+    assert later.status == "queued"
+
+
+def test_it_pauses_re_offers_longer_after_each_refusal() -> None:
+    assert [reoffer_pause(n).total_seconds() for n in range(8)] == [
+        0,
+        10,
+        20,
+        40,
+        80,
+        160,
+        300,
+        300,
+    ]
+
+
+class Desk:
+    """A push queue on a virtual clock whose agents let one handoff (`refused`) expire every
+    time it is offered to them and accept and resolve everything else at once."""
+
+    def __init__(self, agents: list[str], *, young_every: int) -> None:
+        self.queue = make_queue(offer_timeout_seconds=20)
+        self.agents = {name: make_agent(name, self.queue, capacity=1) for name in agents}
+        self.clock = timezone.now()
+        self.refused = make_handoff(self.queue, now=self.clock - timedelta(minutes=1))
+        self.young_every = young_every
+        self.young: dict[Any, Any] = {}  # handoff id -> when it arrived
+        self.waits: list[float] = []  # seconds each young handoff waited for its offer
+        self.offers_of_refused: list[tuple[str, Any]] = []
+
+    def run(self, seconds: int, step: int = 5) -> None:
+        for tick in range(0, seconds, step):
+            self.clock += timedelta(seconds=step)
+            if tick % self.young_every == 0:
+                handoff = make_handoff(self.queue, now=self.clock)
+                self.young[handoff.pk] = self.clock
+            sweep_run(now=self.clock)  # expires offers, fills the queue (refills run here)
+            for handoff in Handoff.objects.filter(queue=self.queue, status="offered"):
+                agent = handoff.agent
+                assert agent is not None
+                if handoff.pk == self.refused.pk:
+                    if not self.offers_of_refused or self.offers_of_refused[-1][1] != (
+                        handoff.offered_at
+                    ):
+                        self.offers_of_refused.append((agent.username, handoff.offered_at))
+                    continue  # it will expire: a refusal
+                self.waits.append((self.clock - self.young[handoff.pk]).total_seconds())
+                handoff_accept(handoff_id=handoff.pk, agent=agent)
+                handoff_resolve(handoff_id=handoff.pk, agent=agent)
+
+    @property
+    def never_offered(self) -> int:
+        return Handoff.objects.filter(pk__in=list(self.young), status="queued").count()
+
+
+def test_refused_work_does_not_starve_younger_work_with_one_agent(db: Any) -> None:
+    desk = Desk(["amy"], young_every=30)
+
+    desk.run(seconds=900)
+
+    # Younger work is served as it comes (one step of the clock at most), the refused handoff
+    # in between, after a pause that grows with each refusal.
+    assert desk.waits and max(desk.waits) <= 30, desk.waits
+    assert desk.never_offered <= 1
+    times = [at for _, at in desk.offers_of_refused]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert len(times) >= 4
+    assert gaps == sorted(gaps), gaps  # a growing pause
+
+
+def test_refused_work_rotates_among_three_agents_and_does_not_starve_younger_work(
+    db: Any,
+) -> None:
+    desk = Desk(["amy", "bob", "cat"], young_every=10)
+
+    desk.run(seconds=1200)
+
+    who = [name for name, _ in desk.offers_of_refused]
+    assert len(who) >= 6, who
+    counts = {name: who.count(name) for name in ("amy", "bob", "cat")}
+    assert max(counts.values()) - min(counts.values()) <= 1, who  # it rotates
+    assert all(a != b for a, b in itertools.pairwise(who)), who  # never twice running
+    assert desk.waits and max(desk.waits) <= 30, desk.waits
+    assert desk.never_offered <= 1

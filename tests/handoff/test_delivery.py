@@ -1,32 +1,45 @@
 """Webhook delivery and status callbacks against a real HTTP server on 127.0.0.1."""
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from handoff.config.document import config_publish, import_document
 from handoff.delivery.addresses import is_public_address
 from handoff.delivery.http import (
+    RETRY_AFTER_MAX_SECONDS,
     Outcome,
     TargetRefused,
     check_target,
     classify,
+    parse_retry_after,
+    post,
     retry_delay,
 )
 from handoff.errors import Conflict
 from handoff.models import ConfigVersion, Handoff, Queue
 from handoff.services.assignment import handoff_accept, handoff_cancel, queue_fill
 from handoff.services.dispatch import handoff_deliver
+from handoff.services.portal_config import queue_rotate_webhook_secret, queue_update
 from handoff.services.webhooks import (
+    LEASE_MARGIN_SECONDS,
+    disabled_webhooks,
     failed_deliveries,
     handoff_retry_delivery,
+    queue_enable_webhook,
     status_callback_send,
     webhook_handoffs_due,
 )
+from tests.handoff.config_helpers import demo_doc
 from tests.handoff.delivery_helpers import (
     celery_broker,
     closed_port,
@@ -133,7 +146,7 @@ def test_it_fails_at_once_when_the_receiver_refuses(db: Any, status: int) -> Non
 
 
 def test_it_classifies_answers() -> None:
-    assert [classify(s) for s in (200, 204, 408, 429, 500, 503, 400, 301)] == [
+    assert [classify(s) for s in (200, 204, 408, 429, 500, 503, 400, 301, 410)] == [
         Outcome.DELIVERED,
         Outcome.DELIVERED,
         Outcome.RETRY,
@@ -142,6 +155,7 @@ def test_it_classifies_answers() -> None:
         Outcome.RETRY,
         Outcome.FAIL,
         Outcome.FAIL,
+        Outcome.GONE,
     ]
 
 
@@ -315,3 +329,309 @@ def test_it_lists_and_retries_failed_deliveries_from_the_command_line(db: Any) -
     out = StringIO()
     call_command("retry_failed", stdout=out)
     assert "no failed deliveries" in out.getvalue()
+
+
+# -- one attempt ends by its deadline -------------------------------------------------------
+
+
+@contextmanager
+def trickling_receiver(seconds: float) -> Iterator[str]:
+    """A real server that answers one header byte every 0.1 s for `seconds`: every read
+    succeeds well within a read time-out, so only a deadline on the whole attempt stops it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nx-slow: ")
+                    deadline = time.monotonic() + seconds
+                    while time.monotonic() < deadline and not stop.is_set():
+                        conn.sendall(b"z")
+                        time.sleep(0.1)
+                    conn.sendall(b"\r\ncontent-length: 0\r\n\r\n")
+                except OSError:
+                    pass  # the sender gave up
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_it_ends_an_attempt_by_its_deadline_inside_the_lease(db: Any, settings: Any) -> None:
+    settings.HANDOFF_WEBHOOK_TIMEOUT = 1
+    with trickling_receiver(seconds=6) as url:
+        handoff = make_handoff(webhook_queue(url))
+        started = time.monotonic()
+        outcome = handoff_deliver(handoff_id=handoff.pk)
+        took = time.monotonic() - started
+
+    assert outcome == "webhook:retry"
+    # The lease is the time-out plus LEASE_MARGIN_SECONDS: the POST is over well before it,
+    # so a second copy of the task (after the lease) can never POST while this one does.
+    assert took < settings.HANDOFF_WEBHOOK_TIMEOUT + LEASE_MARGIN_SECONDS - 0.5, took
+    handoff.refresh_from_db()
+    assert handoff.last_error == "timeout"
+    assert handoff.events.get(type="delivery_retry").detail["elapsed_ms"] < 1500
+
+
+def test_it_bounds_a_status_callback_by_the_time_out_too(db: Any, settings: Any) -> None:
+    settings.HANDOFF_WEBHOOK_TIMEOUT = 1
+    with trickling_receiver(seconds=6) as url:
+        started = time.monotonic()
+        result = post(url=url, body=b"{}", headers={})
+    assert (result.outcome, result.error) == (Outcome.RETRY, "timeout")
+    assert time.monotonic() - started < 2
+
+
+# -- Standard Webhooks defaults: time-out, retries over days, 410, Retry-After ---------------
+
+
+def test_it_defaults_to_a_receiver_time_out_and_a_retry_schedule_of_days() -> None:
+    from portal import settings as defaults
+
+    assert 15 <= defaults.HANDOFF_WEBHOOK_TIMEOUT <= 30
+    delays = defaults.HANDOFF_WEBHOOK_RETRY_DELAYS
+    assert sum(delays) >= 2 * 24 * 3600  # the last attempt days after the first
+    assert delays == sorted(delays)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        (" 7 ", 7.0),
+        ("999999999", float(RETRY_AFTER_MAX_SECONDS)),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 90.0),  # an HTTP date 90 s after "now" below
+        ("Wed, 21 Oct 2015 07:20:00 GMT", 0.0),  # in the past: at once
+        ("soon", None),
+        ("-5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_it_reads_retry_after_as_seconds_or_an_http_date(
+    header: str | None, seconds: float | None
+) -> None:
+    now = datetime(2015, 10, 21, 7, 26, 30, tzinfo=UTC).timestamp()
+    assert parse_retry_after(header, now=now) == seconds
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_it_honours_retry_after_on_429_and_503(db: Any, status: int) -> None:
+    with webhook_receiver([status], headers={"retry-after": "3600"}) as receiver:
+        handoff = make_handoff(webhook_queue(receiver.url))
+        before = timezone.now()
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:retry"
+        # Due in an hour, not at once (the schedule here is 0 s): a second run does nothing.
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:skipped"
+
+    handoff.refresh_from_db()
+    assert handoff.next_attempt_at is not None
+    wait = (handoff.next_attempt_at - before).total_seconds()
+    assert 3600 <= wait < 3660, wait
+    assert handoff.events.get(type="delivery_retry").detail["retry_in_seconds"] >= 3600
+    assert len(receiver.requests) == 1
+
+
+def test_it_ignores_retry_after_on_other_answers(db: Any) -> None:
+    with webhook_receiver([500], headers={"retry-after": "3600"}) as receiver:
+        handoff = make_handoff(webhook_queue(receiver.url))
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:retry"
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"
+
+
+def test_it_never_waits_less_than_the_schedule_for_a_short_retry_after(settings: Any) -> None:
+    settings.HANDOFF_WEBHOOK_RETRY_DELAYS = [100]
+    assert 80 <= (retry_delay(1, retry_after=1) or 0) <= 120
+    assert retry_delay(1, retry_after=500) == 500
+    assert retry_delay(2, retry_after=500) is None  # the attempts are used up all the same
+
+
+def test_it_disables_the_webhook_when_the_receiver_answers_410(db: Any) -> None:
+    with webhook_receiver([410]) as receiver:
+        queue = webhook_queue(receiver.url)
+        first = make_handoff(queue)
+        assert handoff_deliver(handoff_id=first.pk) == "webhook:fail"
+        second = make_handoff(queue)
+        assert handoff_deliver(handoff_id=second.pk) == "webhook:fail"
+
+    assert len(receiver.requests) == 1  # nothing more is sent to an endpoint that is gone
+    queue.refresh_from_db()
+    assert queue.webhook_disabled_at is not None
+    assert queue.webhook_disabled_error.startswith("HTTP 410")
+    assert list(disabled_webhooks()) == [queue]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("failed", "failed")
+    assert "disabled" in second.last_error
+    assert set(failed_deliveries()) == {first, second}
+
+
+def test_it_sends_again_once_an_admin_enables_the_webhook(db: Any, admin_user: Any) -> None:
+    with webhook_receiver([410], then=204) as receiver:
+        queue = webhook_queue(receiver.url)
+        handoff = make_handoff(queue)
+        handoff_deliver(handoff_id=handoff.pk)
+
+        queue_enable_webhook(queue=queue, user=admin_user)
+        handoff_retry_delivery(handoff_id=handoff.pk, user=admin_user)
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"
+
+    assert len(receiver.requests) == 2
+    assert list(disabled_webhooks()) == []
+    with pytest.raises(Conflict):
+        queue_enable_webhook(queue=queue, user=admin_user)
+
+
+def test_a_status_callback_answered_410_is_not_retried(db: Any) -> None:
+    with webhook_receiver([410]) as receiver:
+        bot = make_bot("gone-bot", status_callback_url=receiver.url)
+        handoff = make_handoff(make_queue(), bot=bot)
+        result = status_callback_send(handoff_id=handoff.pk, state="failed", attempt=1)
+    assert result.outcome == Outcome.GONE
+    assert handoff.events.get(type="status_callback").detail["outcome"] == "failed"
+
+
+# -- the published webhook, not the draft's ---------------------------------------------------
+
+
+def publish_webhook(url: str) -> Queue:
+    """The demo configuration imported and published, its webhook queue posting to `url`."""
+    doc = demo_doc()
+    [hooked] = [q for q in doc["queues"] if q.get("delivery", {}).get("kind") == "webhook"]
+    hooked["delivery"] = {"kind": "webhook", "url": url}
+    import_document(doc, publish=True, create_users=True)
+    return Queue.objects.get(key=hooked["key"])
+
+
+def test_it_delivers_with_the_published_url_and_secret_not_the_drafts(
+    db: Any, admin_user: Any
+) -> None:
+    with webhook_receiver() as published, webhook_receiver() as draft:
+        queue = publish_webhook(published.url)
+        secret = queue.webhook_secret
+        # The draft moves the endpoint and rotates the secret, and nobody publishes yet.
+        queue_update(
+            user=admin_user, queue_id=queue.pk, fields={"webhook_url": draft.url}, members=[]
+        )
+        queue_rotate_webhook_secret(user=admin_user, queue_id=queue.pk)
+        version = ConfigVersion.objects.get()
+        handoff = make_handoff(queue, config_version=version)
+
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"
+
+    assert draft.requests == []
+    [request] = published.requests
+    assert verify_signature(secret, request.headers, request.body)
+    assert request.json()["config_version"] == version.number
+
+
+def test_it_delivers_with_the_new_pair_once_published(db: Any, admin_user: Any) -> None:
+    with webhook_receiver() as old, webhook_receiver() as new:
+        queue = publish_webhook(old.url)
+        queue_update(
+            user=admin_user, queue_id=queue.pk, fields={"webhook_url": new.url}, members=[]
+        )
+        rotated = queue_rotate_webhook_secret(user=admin_user, queue_id=queue.pk)
+        version = config_publish(user=admin_user)
+        handoff = make_handoff(queue, config_version=version)
+
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"
+
+    assert old.requests == []
+    [request] = new.requests
+    assert verify_signature(rotated, request.headers, request.body)
+    queue.refresh_from_db()
+    assert (queue.published_webhook_url, queue.published_webhook_secret) == (new.url, rotated)
+
+
+def test_it_delivers_a_handoff_routed_with_the_draft_with_the_drafts_webhook(
+    db: Any, admin_user: Any
+) -> None:
+    # "Test your bot" can run the draft: its handoffs record no version and use the draft.
+    with webhook_receiver() as published, webhook_receiver() as draft:
+        queue = publish_webhook(published.url)
+        queue_update(
+            user=admin_user, queue_id=queue.pk, fields={"webhook_url": draft.url}, members=[]
+        )
+        handoff = make_handoff(queue, config_version=None)
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"
+    assert (len(published.requests), len(draft.requests)) == (0, 1)
+
+
+def test_it_refuses_a_webhook_that_was_never_published(db: Any) -> None:
+    with webhook_receiver() as receiver:
+        queue = webhook_queue(receiver.url, published_webhook_url="", published_webhook_secret="")
+        version = ConfigVersion.objects.create(number=1, document={})
+        handoff = make_handoff(queue, config_version=version)
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:fail"
+    assert receiver.requests == []
+    handoff.refresh_from_db()
+    assert handoff.last_error == "the queue's webhook is not published"
+
+
+def test_a_publish_with_another_url_enables_a_disabled_webhook(db: Any, admin_user: Any) -> None:
+    with webhook_receiver([410]) as gone, webhook_receiver() as new:
+        queue = publish_webhook(gone.url)
+        version = ConfigVersion.objects.get()
+        handoff_deliver(handoff_id=make_handoff(queue, config_version=version).pk)
+        assert list(disabled_webhooks()) == [queue]
+
+        config_publish(user=admin_user)  # the same URL: still disabled
+        assert list(disabled_webhooks()) == [queue]
+        queue_update(
+            user=admin_user, queue_id=queue.pk, fields={"webhook_url": new.url}, members=[]
+        )
+        version = config_publish(user=admin_user)
+        assert list(disabled_webhooks()) == []
+        handoff = make_handoff(queue, config_version=version)
+        assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"
+    assert len(new.requests) == 1
+
+
+# -- the cost of a delivery ---------------------------------------------------------------------
+
+
+def test_it_reuses_the_connection_for_one_host_name(db: Any) -> None:
+    with webhook_receiver() as receiver:
+        queue = webhook_queue(receiver.url)
+        for _ in range(3):
+            assert handoff_deliver(handoff_id=make_handoff(queue).pk) == "webhook:delivered"
+        # Another name of the same address gets a connection of its own: TLS would have
+        # verified the certificate for one name only.
+        other = make_queue(
+            "other",
+            delivery_kind="webhook",
+            webhook_url=receiver.url.replace("127.0.0.1", "localhost"),
+        )
+        assert handoff_deliver(handoff_id=make_handoff(other).pk) == "webhook:delivered"
+
+    peers = [r.peer for r in receiver.requests]
+    assert len(set(peers[:3])) == 1
+    assert peers[3] != peers[0]
+
+
+def test_a_delivered_attempt_costs_few_queries(db: Any, django_assert_num_queries: Any) -> None:
+    with webhook_receiver() as receiver:
+        handoff = make_handoff(webhook_queue(receiver.url))
+        # The claim (the handoff with its queue and bot, locked; its lease), then the outcome
+        # under the row lock (SELECT FOR UPDATE, UPDATE, INSERT event), each in a transaction
+        # (here a SAVEPOINT and its RELEASE), which on PostgreSQL also says not to wait for
+        # the disk (SET LOCAL synchronous_commit).
+        per_write = 3 if connection.vendor == "postgresql" else 2
+        with django_assert_num_queries(2 + 3 + 2 * per_write):
+            assert handoff_deliver(handoff_id=handoff.pk) == "webhook:delivered"

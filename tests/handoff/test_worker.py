@@ -136,10 +136,15 @@ def configure_api(url: str) -> BotClient:
         Queue.objects.create(
             key=q["key"], name=q["name"], priority=q["priority"], is_fallback=q["fallback"]
         )
-    Queue.objects.filter(key="billing").update(delivery_kind="webhook", webhook_url=url)
+    [billing_item] = [q for q in document["queues"] if q["key"] == "billing"]
+    billing_item["delivery"] = {"kind": "webhook", "url": url}
     billing = Queue.objects.get(key="billing")
+    billing.delivery_kind = "webhook"
+    # Draft and published alike, as a publish leaves them (docs/delivery.md).
+    billing.webhook_url = billing.published_webhook_url = url
     billing.webhook_secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes
-    billing.save(update_fields=["webhook_secret"])
+    billing.published_webhook_secret = billing.webhook_secret
+    billing.save()
     for c in document["channels"]:
         Channel.objects.create(key=c["key"], name=c["name"], kind=c["kind"], enabled=c["enabled"])
     for b in document["bots"]:

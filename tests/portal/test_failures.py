@@ -1,8 +1,9 @@
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 
-from handoff.models import Bot, Handoff, User
+from handoff.models import AuditEntry, Bot, Handoff, Queue, User
 
 
 def failed(bot: Bot, n: int = 1) -> Handoff:
@@ -55,3 +56,76 @@ def test_it_lets_only_admins_retry(client: Any, analyst: User, bot: Bot) -> None
     handoff = failed(bot)
     client.force_login(analyst)
     assert client.post(reverse("failure_retry", args=[handoff.pk])).status_code == 403
+
+
+def disabled_queue() -> Queue:
+    return Queue.objects.create(
+        key="crm",
+        name="CRM",
+        delivery_kind="webhook",
+        webhook_url="https://crm.example.com/hook",
+        published_webhook_url="https://crm.example.com/hook",
+        webhook_disabled_at=timezone.now(),
+        webhook_disabled_error="HTTP 410: endpoint removed",
+    )
+
+
+def test_it_shows_webhooks_a_receiver_disabled(client: Any, analyst: User) -> None:
+    queue = disabled_queue()
+    client.force_login(analyst)
+    html = client.get(reverse("failure_list")).content.decode()
+    assert "Disabled webhooks" in html
+    assert "https://crm.example.com/hook" in html and "HTTP 410: endpoint removed" in html
+    assert reverse("queue_enable_webhook", args=[queue.key]) not in html  # admins only
+
+
+def test_it_lets_an_admin_enable_a_webhook_again(client: Any, admin_user: User) -> None:
+    queue = disabled_queue()
+    client.force_login(admin_user)
+    assert (
+        reverse("queue_enable_webhook", args=[queue.key])
+        in client.get(reverse("failure_list")).content.decode()
+    )
+
+    response = client.post(reverse("queue_enable_webhook", args=[queue.key]), follow=True)
+
+    assert "enabled again" in response.content.decode()
+    assert "Disabled webhooks" not in response.content.decode()
+    queue.refresh_from_db()
+    assert (queue.webhook_disabled_at, queue.webhook_disabled_error) == (None, "")
+    entry = AuditEntry.objects.get(action="enable_webhook")
+    assert (entry.user, entry.object_key) == (admin_user, "crm")
+
+
+def test_it_says_so_when_the_webhook_is_not_disabled(client: Any, admin_user: User) -> None:
+    queue = disabled_queue()
+    Queue.objects.filter(pk=queue.pk).update(webhook_disabled_at=None)
+    client.force_login(admin_user)
+    response = client.post(reverse("queue_enable_webhook", args=[queue.key]), follow=True)
+    assert "not disabled" in response.content.decode()
+
+
+def test_it_lets_only_admins_enable_a_webhook(
+    client: Any, analyst: User, maker: User, outsider: User
+) -> None:
+    queue = disabled_queue()
+    for person in (analyst, maker, outsider):
+        client.force_login(person)
+        assert client.post(reverse("queue_enable_webhook", args=[queue.key])).status_code == 403
+    assert Queue.objects.get(pk=queue.pk).webhook_disabled_at is not None
+
+
+def test_it_shows_disabled_webhooks_in_japanese(client: Any, admin_user: User) -> None:
+    disabled_queue()
+    admin_user.language = "ja"
+    admin_user.save(update_fields=["language"])
+    client.force_login(admin_user)
+    html = client.get(reverse("failure_list")).content.decode()
+    for japanese in (
+        "無効になった Webhook",
+        "410 Gone を返しました",
+        "無効化日時",
+        "再び有効にする",
+    ):
+        assert japanese in html
+    assert "Disabled webhooks" not in html and "Enable again" not in html

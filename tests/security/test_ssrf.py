@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from handoff.config.validation import validate_document
 from handoff.delivery import http as delivery
-from handoff.delivery.addresses import is_public_address, url_refusal
+from handoff.delivery.addresses import is_private_host, is_public_address, url_refusal
 from portal.forms import check_webhook_url
 from tests.api.conftest import DOCUMENT
 
@@ -53,6 +53,18 @@ INTERNAL = [
     "https://224.0.0.1/hook",
     "https://evil@127.0.0.1/hook",
     "https://user:pass@10.0.0.1/hook",
+    # IPv6 transition addresses that carry a private or loopback IPv4 address inside:
+    # 6to4 (2002::/16, the IPv4 in bits 16-48), NAT64 (64:ff9b::/96, the last 32 bits) and
+    # Teredo (2001::/32, the client's IPv4 inverted in the last 32 bits).
+    "https://[2002:7f00:1::]/hook",
+    "https://[2002:a00:8::1]/hook",
+    "https://[2002:a9fe:a9fe::1]/hook",
+    "https://[64:ff9b::7f00:1]/hook",
+    "https://[64:ff9b::127.0.0.1]/hook",
+    "https://[64:ff9b::c0a8:101]/hook",
+    "https://[64:ff9b::a9fe:a9fe]/hook",
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+    "https://[2001:0:4136:e378:8000:63bf:f5ff:fff7]/hook",
 ]
 # Schemes other than https (http is allowed only with HANDOFF_WEBHOOK_ALLOW_PRIVATE).
 SCHEMES = [
@@ -109,6 +121,31 @@ def test_it_refuses_the_url_in_config_documents(db: Any, url: str) -> None:
     paths = {error.path for error in errors}
     assert "queues[0].delivery.url" in paths, errors
     assert "bots[0].status_callback_url" in paths, errors
+
+
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("2002:7f00:1::", "127.0.0.1"),
+        ("2002:c0a8:101::1", "192.168.1.1"),
+        ("64:ff9b::7f00:1", "127.0.0.1"),
+        ("64:ff9b::a00:1", "10.0.0.1"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fff7", "10.0.0.8"),
+    ],
+)
+def test_it_refuses_transition_addresses_like_the_address_they_embed(
+    address: str, embedded: str
+) -> None:
+    assert not is_public_address(embedded)
+    assert not is_public_address(address)
+    assert is_private_host(address)
+
+
+@pytest.mark.parametrize("address", ["2002:5db8:d70e::1", "64:ff9b::5db8:d70e"])
+def test_it_accepts_transition_addresses_of_a_public_address(address: str) -> None:
+    # 93.184.215.14 is public; so are the 6to4 and NAT64 spellings of it.
+    assert delivery.is_public_address(address)
 
 
 def test_it_accepts_a_public_https_url(db: Any) -> None:
