@@ -2,8 +2,10 @@
 
 from collections.abc import Callable
 from functools import wraps
+from inspect import iscoroutinefunction
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -38,7 +40,21 @@ def has_role(user: Any, *roles: str) -> bool:
 def role_required(*roles: str) -> Callable:
     """Login first (anonymous users go to the login page), then 403 without one of `roles`."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        if iscoroutinefunction(view):
+            # An async view (the live streams): the same checks, without touching
+            # request.user, which would query the database inside the event loop.
+            @wraps(view)
+            @login_required
+            async def awrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                user = await request.auser()
+                if not await sync_to_async(has_role)(user, *roles):
+                    raise PermissionDenied
+                return await view(request, *args, **kwargs)
+
+            awrapped.allowed_roles = roles  # type: ignore[attr-defined]
+            return awrapped
+
         @wraps(view)
         @login_required
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

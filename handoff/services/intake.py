@@ -13,6 +13,7 @@ from handoff.engine.routing import Decision, decide
 from handoff.models import Bot, Handoff, HandoffEvent, Queue
 from handoff.selectors import handoffs as selectors
 from handoff.selectors.handoffs import Snapshot
+from handoff.services.live import live_handoff_queued
 
 # A handoff keeps the explanation of how it was routed; with hundreds of rules the rules that
 # did not match would dominate every stored row, so past this many they are summarised.
@@ -101,6 +102,7 @@ def handoff_create(
                 [HandoffEvent(handoff=handoff, type=t, detail=d, at=now) for t, d in events]
             )
             if queued:
+                live_handoff_queued(handoff)
                 handoff_id = handoff.pk
                 webhook = snapshot.queues.get(decision.queue_key, {}).get("delivery", {})
                 track = webhook.get("kind") == "webhook"

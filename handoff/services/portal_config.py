@@ -27,6 +27,7 @@ from handoff.models import (
     Skill,
     User,
 )
+from handoff.services.live import live_capacity_changed
 from portal.roles import ROLES
 
 
@@ -232,15 +233,19 @@ def _set_members(queue: Queue, members: list[tuple[User, int]]) -> None:
     wanted = {user.pk: capacity for user, capacity in members}
     current = {m.user_id: m for m in queue.memberships.all()}
     queue.memberships.exclude(user_id__in=wanted).delete()
+    changed = [user_pk for user_pk in current if user_pk not in wanted]
     for user_pk, capacity in wanted.items():
         membership = current.get(user_pk)
         if membership is None:
             QueueMembership.objects.create(queue=queue, user_id=user_pk, capacity=capacity)
+            changed.append(user_pk)
         elif membership.capacity != capacity:
             # Lowering capacity below what an agent already holds keeps what they hold: the
             # DB check (active_count <= capacity) would refuse it, so hold at active_count.
             membership.capacity = max(capacity, membership.active_count)
             membership.save(update_fields=["capacity"])
+            changed.append(user_pk)
+    live_capacity_changed(user_ids=changed)
 
 
 def queue_create(
