@@ -48,7 +48,10 @@ class Subscription:
     audiences: frozenset[str]
     prefixes: tuple[str, ...]
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[list[Event]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    # Batches of events; None ends the stream (the server is stopping).
+    queue: asyncio.Queue[list[Event] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
     overflowed: bool = False
 
     def wants(self, audience: str) -> bool:
@@ -56,7 +59,7 @@ class Subscription:
             bool(self.prefixes) and audience.startswith(self.prefixes)
         )
 
-    def put(self, events: list[Event]) -> None:
+    def put(self, events: list[Event] | None) -> None:
         """Runs in the stream's event loop."""
         try:
             self.queue.put_nowait(events)
@@ -75,7 +78,6 @@ class Hub:
         self.reads = 0  # table reads so far (the benchmark and the tests look)
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
-        self._someone = threading.Event()  # set while a stream is open
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pubsub: redis.client.PubSub | None = None
@@ -102,8 +104,14 @@ class Hub:
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End every open stream (each says "bye": browsers resume elsewhere) and the
+        listener."""
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            with contextlib.suppress(RuntimeError):  # its event loop is closed already
+                sub.loop.call_soon_threadsafe(sub.put, None)
         self._stopping.set()
-        self._someone.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -112,23 +120,19 @@ class Hub:
         sub = Subscription(frozenset(audiences), tuple(prefixes), asyncio.get_running_loop())
         with self._lock:
             self._subs.add(sub)
-            self._someone.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             self._subs.discard(sub)
-            if not self._subs:
-                self._someone.clear()
 
     # -- the listener thread ---------------------------------------------------------------
 
     def _run(self) -> None:
         try:
+            # It reads on while no stream is open: a stream that opens later must find the
+            # cursor current, or it would get events from before it opened.
             while not self._stopping.is_set():
-                # Nobody listens in this process: no reads (the cursor catches up later).
-                if not self._someone.wait(1.0):
-                    continue
                 self._wait()
                 if not self._stopping.is_set():
                     self._read()
@@ -148,7 +152,7 @@ class Hub:
             self._stopping.wait(max(0.0, timeout))
             return
         until = now + SAFETY_SECONDS if gap is None else min(now + SAFETY_SECONDS, gap)
-        while not self._stopping.is_set() and self._someone.is_set():
+        while not self._stopping.is_set():
             left = until - time.monotonic()
             if left <= 0:
                 return
@@ -303,6 +307,9 @@ async def event_stream(
             except TimeoutError:
                 yield ": ping\n\n"
                 continue
+            if events is None:
+                yield sse(Kind.BYE)
+                return
             if sub.overflowed:
                 yield sse(Kind.REFRESH, id=hub.settled)
                 yield sse(Kind.BYE)
