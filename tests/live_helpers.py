@@ -169,4 +169,3 @@ def wait_until(check: Callable[[], Any], timeout: float = 10) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
-

@@ -18,9 +18,9 @@ from handoff.services.assignment import (
     queue_fill,
 )
 from handoff.services.live import live_purge
+from portal.live import get_hub
 from portal.roles import ROLES
 from tests.handoff.delivery_helpers import make_agent, make_handoff, make_queue
-from portal.live import get_hub
 from tests.live_helpers import session_cookie, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,7 +129,9 @@ def test_it_replays_what_a_resuming_browser_missed(people: Any, open_stream: Any
     queue_fill(queue_id=people["queue"].pk)  # both offered while nobody listened
     caught_up()
 
-    again = open_stream(AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=resume_from)
+    again = open_stream(
+        AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=resume_from
+    )
     told = [again.next()["event"] for _ in range(5)]
     assert told == ["queue", "offer", "queue", "offer", "hello"]  # what was missed, then now
     offers = [json.loads(e["data"])["handoff"] for e in again.seen if e["event"] == "offer"]
@@ -150,7 +152,9 @@ def test_it_asks_for_a_full_refresh_when_the_missed_events_are_purged(
     queue_fill(queue_id=people["queue"].pk)
     caught_up()
 
-    again = open_stream(AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=resume_from)
+    again = open_stream(
+        AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=resume_from
+    )
     refresh = again.next()
     assert refresh["event"] == "refresh" and int(refresh["id"]) == get_hub().settled
 
