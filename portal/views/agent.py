@@ -36,7 +36,7 @@ from portal.roles import ADMIN, AGENT, has_role, role_required
 from portal.views._common import AuthedRequest
 
 # Live pages reload on the events of their stream (portal/views/live.py); only while the
-# stream is lost do they reload themselves this often, in milliseconds (portal/static/portal/live.js).
+# stream is lost do they reload themselves this often, in milliseconds (see live.js).
 POLL_MS = 3000
 
 REASONS = {

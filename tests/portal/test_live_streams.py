@@ -122,16 +122,14 @@ def test_it_sends_the_board_every_queue_and_presence(people: Any, open_stream: A
 
 def test_it_replays_what_a_resuming_browser_missed(people: Any, open_stream: Any) -> None:
     first = open_stream(AGENT_LIVE, cookies=session_cookie(people["ann"]))
-    resume_from = int(first.next("hello")["id"])
+    after = int(first.next("hello")["id"])
     first.close()
 
     missed = [make_handoff(people["queue"]) for _ in range(2)]
     queue_fill(queue_id=people["queue"].pk)  # both offered while nobody listened
     caught_up()
 
-    again = open_stream(
-        AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=resume_from
-    )
+    again = open_stream(AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=after)
     told = [again.next()["event"] for _ in range(5)]
     assert told == ["queue", "offer", "queue", "offer", "hello"]  # what was missed, then now
     offers = [json.loads(e["data"])["handoff"] for e in again.seen if e["event"] == "offer"]
@@ -143,7 +141,7 @@ def test_it_asks_for_a_full_refresh_when_the_missed_events_are_purged(
     people: Any, open_stream: Any
 ) -> None:
     first = open_stream(AGENT_LIVE, cookies=session_cookie(people["ann"]))
-    resume_from = int(first.next("hello")["id"])
+    after = int(first.next("hello")["id"])
     first.close()
     make_handoff(people["queue"])
     queue_fill(queue_id=people["queue"].pk)
@@ -152,9 +150,7 @@ def test_it_asks_for_a_full_refresh_when_the_missed_events_are_purged(
     queue_fill(queue_id=people["queue"].pk)
     caught_up()
 
-    again = open_stream(
-        AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=resume_from
-    )
+    again = open_stream(AGENT_LIVE, cookies=session_cookie(people["ann"]), last_event_id=after)
     refresh = again.next()
     assert refresh["event"] == "refresh" and int(refresh["id"]) == get_hub().settled
 
