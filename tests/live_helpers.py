@@ -55,6 +55,13 @@ class AsgiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def drop_connections(self) -> None:
+        """Cut every open connection, as a network failure would (no "bye" is said)."""
+        for conn in list(self.server.server_state.connections):
+            transport = getattr(conn, "transport", None)
+            if transport is not None:
+                conn.loop.call_soon_threadsafe(transport.abort)
+
     def stop(self) -> None:
         reset_hub()  # ends the open streams, the listener thread and its database connection
         self.server.should_exit = True

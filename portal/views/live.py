@@ -28,7 +28,9 @@ from portal.views.webchat import SESSION_KEY
 
 
 def _last_event_id(request: HttpRequest) -> int | None:
-    raw = request.headers.get("Last-Event-ID", "")
+    # The browser's own reconnection sends the header; a stream that live.js opens anew (the
+    # htmx extension's retry after a failed reconnection) carries it in the query string.
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id", "")
     return int(raw) if raw.isdigit() else None
 
 

@@ -15,6 +15,25 @@
   window.handoffLive = true;
 
   const BURSTS = { queue: "live-queue", presence: "live-board" };
+  // Every event name the server sends (handoff/engine/live.py, Kind).
+  const KINDS = ["hello", "offer", "handoff", "capacity", "queue", "presence", "joined", "closed",
+    "waiting", "message", "refresh", "bye"];
+  const lastIds = {}; // stream URL -> the id of the last event this page got from it
+
+  // The browser resends Last-Event-ID when it reconnects by itself; when the htmx extension
+  // gives up on a source and opens a new one, the id rides in the query string instead, so
+  // the server still replays what was missed.
+  htmx.createEventSource = function (url) {
+    const last = lastIds[url];
+    const full = last ? url + (url.indexOf("?") < 0 ? "?" : "&") + "last_event_id=" + last : url;
+    const source = new EventSource(full, { withCredentials: true });
+    KINDS.forEach(function (kind) {
+      source.addEventListener(kind, function (evt) {
+        if (evt.lastEventId) lastIds[url] = evt.lastEventId;
+      });
+    });
+    return source;
+  };
   const BURST_MS = 1000;
   const hooked = new WeakSet();
   const state = new WeakMap(); // sse-connect element -> {opened, planned, lost, fallback}
@@ -97,5 +116,8 @@
 
   document.addEventListener("htmx:sseClose", function (evt) {
     stopFallback(stateOf(evt.target));
+    // The page moved on: a new page of the same stream starts from now, not from here.
+    const url = evt.target.getAttribute && evt.target.getAttribute("sse-connect");
+    if (url) delete lastIds[url];
   });
 })();
