@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
+from django.db import connections
 from django.test import Client
 from django.test.utils import modify_settings
 
@@ -31,6 +32,9 @@ class AsgiServer:
     def __init__(self) -> None:
         self._hosts = modify_settings(ALLOWED_HOSTS={"append": "127.0.0.1"})
         self._hosts.enable()
+        # As portal/asgi.py does: no connection kept past its request, whose thread ends.
+        self._max_age = connections.settings["default"].get("CONN_MAX_AGE", 0)
+        connections.settings["default"]["CONN_MAX_AGE"] = 0
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -66,6 +70,7 @@ class AsgiServer:
         reset_hub()  # ends the open streams, the listener thread and its database connection
         self.server.should_exit = True
         self.thread.join(10)
+        connections.settings["default"]["CONN_MAX_AGE"] = self._max_age
         self._hosts.disable()
 
 

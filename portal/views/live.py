@@ -10,7 +10,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from handoff.engine.live import (
@@ -23,7 +23,7 @@ from handoff.engine.live import (
 from handoff.models import Conversation
 from handoff.selectors.live import agent_queue_ids
 from portal.live import event_stream, short_answer
-from portal.roles import ADMIN, AGENT, role_required
+from portal.roles import ADMIN, AGENT, error_page, role_required
 from portal.views.webchat import SESSION_KEY
 
 
@@ -74,16 +74,20 @@ async def board_live(request: HttpRequest) -> Any:
     return await _stream(request, audiences=[BOARD], prefixes=(QUEUE_PREFIX,))
 
 
+def _webchat_bot_id(request: HttpRequest, conversation_id: str) -> int | None:
+    if request.session.get(SESSION_KEY) != conversation_id:
+        return None
+    return (
+        Conversation.objects.filter(pk=conversation_id, source=Conversation.Source.WEBCHAT)
+        .values_list("bot_id", flat=True)
+        .first()
+    )
+
+
 @require_GET
 async def webchat_live(request: HttpRequest, conversation_id: Any) -> Any:
     """The visitor's own web chat conversation; any other is a 404, as on the chat page."""
-    if await request.session.aget(SESSION_KEY) != str(conversation_id):
-        raise Http404
-    bot_id = await (
-        Conversation.objects.filter(pk=conversation_id, source=Conversation.Source.WEBCHAT)
-        .values_list("bot_id", flat=True)
-        .afirst()
-    )
+    bot_id = await sync_to_async(_webchat_bot_id)(request, str(conversation_id))
     if bot_id is None:
-        raise Http404
+        return await sync_to_async(error_page)(request, 404)
     return await _stream(request, audiences=[conversation_audience(bot_id, str(conversation_id))])
