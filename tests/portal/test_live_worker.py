@@ -24,7 +24,7 @@ def test_it_brings_an_offer_made_by_a_worker_to_the_agents_stream(
     transactional_db: Any,
     broker_url: str,
     tmp_path: Path,
-    open_stream: Any,  # noqa: F811
+    open_stream: Any,
 ) -> None:
     for role in ROLES:
         Group.objects.get_or_create(name=role)
