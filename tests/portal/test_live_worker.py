@@ -22,7 +22,7 @@ pytestmark = pytest.mark.worker
 
 def test_it_brings_an_offer_made_by_a_worker_to_the_agents_stream(
     transactional_db: Any,
-    broker_url: str,
+    broker_url: str,  # noqa: F811 - the fixture imported above
     tmp_path: Path,
     open_stream: Any,
 ) -> None:
