@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import redis
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import connections
 
@@ -279,6 +279,19 @@ def _open(
         connections.close_all()
 
 
+def _release_request_thread() -> None:
+    """Let this request's own thread end now rather than when the stream does.
+
+    Django runs a request's sync parts (middleware, the opening above) in a thread of its own,
+    kept until the request ends: for a stream open for minutes, an idle thread per open page.
+    Sync work later in the request (its end) starts a new one for a moment.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context else None
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
 async def event_stream(
     *, audiences: list[str], prefixes: tuple[str, ...] = (), after: int | None
 ) -> AsyncIterator[str]:
@@ -293,6 +306,7 @@ async def event_stream(
         opening, last = await sync_to_async(_open)(
             hub, audiences=audiences, prefixes=prefixes, after=after
         )
+        _release_request_thread()
         for chunk in opening:
             yield chunk
         loop = asyncio.get_running_loop()

@@ -49,7 +49,8 @@ def error_page(request: HttpRequest, status: int) -> HttpResponse:
     """
     exception = PermissionDenied() if status == 403 else Http404()
     try:
-        return get_resolver().resolve_error_handler(status)(request, exception=exception)
+        handler: Any = get_resolver().resolve_error_handler(status)
+        return handler(request, exception=exception)
     finally:
         if isinstance(request, ASGIRequest):  # under WSGI the request's end closes it
             connections.close_all()

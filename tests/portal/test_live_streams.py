@@ -2,6 +2,7 @@
 with Last-Event-ID, and the outsiders who get nothing."""
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -149,7 +150,7 @@ def test_it_asks_for_a_full_refresh_when_the_missed_events_are_purged(
     first.close()
     make_handoff(people["queue"])
     queue_fill(queue_id=people["queue"].pk)
-    live_purge(now=timezone.now() + timezone.timedelta(hours=2))
+    live_purge(now=timezone.now() + timedelta(hours=2))
     make_handoff(people["queue"])
     queue_fill(queue_id=people["queue"].pk)
     caught_up()
