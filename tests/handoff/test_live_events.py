@@ -6,7 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from handoff.engine.live import Cursor, Event, sse
-from handoff.models import LiveEvent
+from handoff.models import Handoff, LiveEvent
 from handoff.services.assignment import (
     agent_set_presence,
     handoff_accept,
@@ -20,6 +20,7 @@ from handoff.services.assignment import (
 )
 from handoff.services.live import live_emit
 from handoff.services.sweep import sweep_run
+from tests.api.conftest import bot_client, document, published  # noqa: F401 - fixtures
 from tests.handoff.delivery_helpers import make_agent, make_handoff, make_queue
 
 
@@ -169,3 +170,14 @@ def test_the_cursor_gives_a_gap_up_and_still_hands_out_a_late_event() -> None:
     cursor.take(events(15), now=14)
     cursor.take([], now=100)
     assert cursor.late_ids() == []  # forgotten after late_seconds
+
+
+def test_intake_tells_the_queue_of_a_new_waiting_handoff(bot_client: Any) -> None:  # noqa: F811
+    start = latest()
+    response = bot_client.post(
+        "/api/v1/handoffs", {"conversation_id": "c-live", "channel": "webchat", "topic": "billing"}
+    )
+
+    assert response.status_code == 202, response.json()
+    queue_id = Handoff.objects.get(pk=response.json()["id"]).queue_id
+    assert told(start) == [(f"queue:{queue_id}", "queue", "")]
