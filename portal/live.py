@@ -302,13 +302,12 @@ async def event_stream(
     # two (or both: ids already sent are skipped).
     sub = hub.subscribe(audiences, prefixes)
     try:
-        yield f"retry: {RETRY_MS}\n\n"
         opening, last = await sync_to_async(_open)(
             hub, audiences=audiences, prefixes=prefixes, after=after
         )
         _release_request_thread()
-        for chunk in opening:
-            yield chunk
+        # The first piece of the body only now: its database work is done (portal/asgi.py).
+        yield f"retry: {RETRY_MS}\n\n" + "".join(opening)
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
         while True:

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 import uvicorn
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 from django.db import connections
 from django.test import Client
 from django.test.utils import modify_settings
 
 from handoff.models import User
+from portal.asgi import application
 from portal.live import reset_hub
 
 
@@ -39,7 +39,9 @@ class AsgiServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            ASGIStaticFilesHandler(get_asgi_application()),
+            # portal/asgi.py's application (the settings are loaded already: its environment
+            # defaults do not apply; CONN_MAX_AGE is set above instead).
+            ASGIStaticFilesHandler(application),
             lifespan="off",
             log_level="warning",
             # Open streams never end by themselves: cut them short when the tests are done.

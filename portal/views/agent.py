@@ -14,7 +14,6 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -121,7 +120,6 @@ def _inbox_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     return {
         "desk": desk,
         "poll_ms": POLL_MS,
-        "live_stream": reverse("agent_live"),
         "duration_formats": duration_formats(),
         "presence_choices": User.Presence.choices,
         **extra,
@@ -272,8 +270,6 @@ def _handoff_page(request: AuthedRequest, handoff_id: Any, **forms_: Any) -> Htt
     own = handoff.agent_id == request.user.pk
     waited = max(0, int((end - start).total_seconds()))
     context = {
-        # An admin reading someone's handoff listens to the board, which hears every queue.
-        "live_stream": reverse("supervisor_live"),
         "poll_ms": POLL_MS,
         "duration_formats": duration_formats(),
         "waited_seconds": waited,

@@ -234,7 +234,7 @@ def test_it_answers_a_poll_with_the_inbox_alone_and_a_boosted_visit_with_the_pag
     assert "<html" in page and 'id="inbox"' in page
     # Live: the page opens the agent's stream and the inbox reloads on its events, never on a
     # timer (live.js polls only while the stream is lost).
-    assert f'sse-connect="{reverse("agent_live")}"' in page
+    assert f'sse-connect="{reverse("agent_live")}?last_event_id=' in page
     assert 'hx-trigger="sse:offer, sse:handoff' in page and 'hx-trigger="every' not in page
 
 
