@@ -6,6 +6,7 @@ same application as `portal/asgi.py`, static files included. Being in the test p
 sees the test's settings and an eager Celery app, like pytest-django's live_server.
 """
 
+import asyncio
 import contextlib
 import http.client
 import queue
@@ -183,3 +184,23 @@ def wait_until(check: Callable[[], Any], timeout: float = 10) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+def in_a_loop_of_its_own(scenario: Callable[[], Any]) -> Any:
+    """asyncio.run(scenario()) in a thread: the test's own thread may run a loop already
+    (Playwright's sync API does)."""
+    outcome: list[Any] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(scenario()))
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    if failed:
+        raise failed[0]
+    return outcome[0] if outcome else None

@@ -5,7 +5,6 @@ import asyncio
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from django.db import connections
 from handoff.engine.live import BOARD
 from handoff.services.live import live_emit
 from portal.live import Hub
+from tests.live_helpers import in_a_loop_of_its_own
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REDIS = shutil.which("redis-server")
@@ -115,20 +115,3 @@ def test_it_is_woken_by_redis_and_polls_while_redis_is_away(
         in_a_loop_of_its_own(scenario)
     finally:
         hub.stop()
-
-
-def in_a_loop_of_its_own(scenario: Any) -> None:
-    """asyncio.run in a thread: this thread may already run a loop (Playwright's)."""
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(scenario())
-        except BaseException as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(60)
-    if failed:
-        raise failed[0]
