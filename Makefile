@@ -16,8 +16,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# DEBUG=1 is the development default for `make run` only (it allows the built-in secret key
-# and serves static files); production sets DEBUG=0 and SECRET_KEY (see README.md).
+# DEBUG=1 is the development default for `make run` only (it allows the built-in secret key,
+# and whitenoise serves static files straight from the source folders); production sets
+# DEBUG=0 and SECRET_KEY (see README.md). uvicorn serves the ASGI application, whose pages keep
+# an event stream open (docs/deploy.md); live events reach them by polling the database
+# file, or through Redis when LIVE_URL (or a redis:// CACHE_URL or broker) is set.
 run: export DEBUG ?= 1
 run: export HANDOFF_WEBHOOK_ALLOW_PRIVATE ?= 1
 run: install
@@ -27,7 +30,8 @@ run: install
 	@echo "Handoff Portal: http://$(HOST):$(PORT)/  (Ctrl-C stops the portal and the worker)"
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/celery -A portal worker -B --loglevel=INFO --concurrency=2 & \
-	$(MANAGE) runserver --noreload $(HOST):$(PORT)
+	$(BIN)/uvicorn portal.asgi:application --host $(HOST) --port $(PORT) \
+		--timeout-graceful-shutdown 2 --no-access-log
 
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production
 test: export DEBUG ?= 0

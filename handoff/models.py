@@ -43,6 +43,10 @@ class User(AbstractUser):
     # When this agent last received work: "most idle" assignment picks the oldest.
     last_assigned_at = models.DateTimeField(null=True, blank=True)
     language = models.CharField(max_length=8, blank=True, default="")
+    # How the workspace tells an agent about a new offer (My settings; docs/agent-workspace.md).
+    alert_title = models.BooleanField(default=True)
+    alert_sound = models.BooleanField(default=True)
+    alert_notification = models.BooleanField(default=True)
 
     class Meta:
         constraints = [
@@ -649,3 +653,20 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return str(self.pk)
+
+
+class LiveEvent(models.Model):
+    """One event of the live channel, written in the transaction of the change it tells, so it
+    exists exactly when the change committed (the outbox; handoff/services/live.py). Its id is
+    the SSE id a browser resumes from; rows older than an hour are purged by the sweep."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Who may receive it: "agent:<user id>", "queue:<queue id>", "board",
+    # "conversation:<bot id>:<conversation id>" (handoff/engine/live.py).
+    audience = models.CharField(max_length=255)
+    kind = models.CharField(max_length=32)
+    data = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.audience} {self.kind}"

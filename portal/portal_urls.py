@@ -16,6 +16,7 @@ from portal.views import (
     agent,
     auth,
     home,
+    live,
     maker_fields,
     maker_rules,
     maker_topics,
@@ -36,6 +37,7 @@ PUBLIC = {
     "webchat_send",
     "webchat_restart",
     "webchat_status",
+    "webchat_live",
 }
 
 urlpatterns = [
@@ -45,10 +47,13 @@ urlpatterns = [
     path("webchat/send/", webchat.webchat_send, name="webchat_send"),
     path("webchat/restart/", webchat.webchat_restart, name="webchat_restart"),
     path("webchat/status/", webchat.webchat_status, name="webchat_status"),
+    path("webchat/live/<uuid:conversation_id>/", live.webchat_live, name="webchat_live"),
     path("", home.home, name="home"),
     path("account/", account.account_settings, name="account_settings"),
     # The agent workspace and the supervisor board.
     path("agent/", agent.workspace, name="agent_workspace"),
+    # Server-sent events for the workspace and the board (portal/views/live.py).
+    path("agent/live/", live.agent_live, name="agent_live"),
     path("agent/presence/", agent.presence_set, name="agent_presence"),
     path("agent/take-next/", agent.take_next, name="agent_take_next"),
     path("agent/handoffs/<uuid:pk>/", agent.handoff_detail, name="agent_handoff"),
@@ -73,6 +78,7 @@ urlpatterns = [
         name="agent_handoff_transfer",
     ),
     path("supervisor/", supervisor.board, name="supervisor_board"),
+    path("supervisor/live/", live.board_live, name="supervisor_live"),
     # Admin configuration (makers and analysts read channels and queues).
     path("config/", home.config_overview, name="config_overview"),
     path("config/channels/", admin_channels.channel_list, name="channel_list"),

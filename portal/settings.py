@@ -109,6 +109,10 @@ def env_time_zone(name: str, default: str) -> str:
 VAR_DIR = Path(env_str("HANDOFF_VAR_DIR", str(BASE_DIR / "var")))
 
 
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://"))
+
+
 def parse_database_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -324,6 +328,16 @@ CACHES = {
         }
     )
 }
+
+# Live updates (docs/deploy.md): with a Redis URL an event wakes every web process at once;
+# without one each web process reads the event table every LIVE_POLL_MS (the embedded default).
+LIVE_URL = env_str(
+    "LIVE_URL",
+    next((u for u in (CACHE_URL, os.environ.get("CELERY_BROKER_URL", "")) if _is_redis(u)), ""),
+)
+if LIVE_URL and not _is_redis(LIVE_URL):
+    raise ImproperlyConfigured(f"LIVE_URL: only redis:// URLs are supported, got {LIVE_URL!r}")
+LIVE_POLL_MS = env_int("LIVE_POLL_MS", 150, minimum=10)
 
 # Celery: the embedded default is kombu's SQLAlchemy transport on a SQLite file, so a real
 # worker process runs without any server. Production points this at Redis or RabbitMQ.

@@ -1,5 +1,6 @@
 import os
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -82,3 +83,32 @@ def agent(db: Any) -> User:
 def outsider(db: Any) -> User:
     """Logged in, but with no role at all."""
     return make_user("olga-outsider")
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
+    """uvicorn serving the portal in a thread, for pages and streams that need ASGI
+    (tests/live_helpers.py). Stopped before the test database goes."""
+    from tests.live_helpers import AsgiServer
+
+    with django_db_blocker.unblock():
+        server = AsgiServer()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def open_stream(asgi_server: Any) -> Iterator[Any]:
+    """A factory of event stream readers against the ASGI server, closed after the test."""
+    from tests.live_helpers import Stream
+
+    opened: list[Stream] = []
+
+    def make(path: str, **kwargs: Any) -> Stream:
+        stream = Stream(asgi_server.url + path, **kwargs)
+        opened.append(stream)
+        return stream.open()
+
+    yield make
+    for stream in opened:
+        stream.close()

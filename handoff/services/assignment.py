@@ -36,6 +36,7 @@ from handoff.engine.vocabulary import (
 from handoff.errors import Conflict
 from handoff.models import AgentSkill, Handoff, Offer, OverflowAction, Queue, QueueMembership, User
 from handoff.services.events import handoff_event
+from handoff.services.live import live_presence_changed
 from handoff.services.transitions import handoff_transition
 from handoff.services.webhooks import status_callback_after_commit
 
@@ -637,6 +638,7 @@ def agent_set_presence(*, agent: User, presence: str) -> User:
         agent.presence = presence
         if changed:
             agent.presence_changed_at = now
+            live_presence_changed(user_id=agent.pk, presence=presence, at=now)
         if presence != Presence.AVAILABLE:
             for handoff_id in Offer.objects.filter(
                 agent=agent, outcome=OfferOutcome.PENDING

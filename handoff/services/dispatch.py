@@ -5,6 +5,7 @@ import uuid
 from handoff.engine.vocabulary import DeliveryKind, Distribution, HandoffStatus
 from handoff.models import Handoff
 from handoff.services.assignment import queue_fill
+from handoff.services.live import live_handoff_waiting
 from handoff.services.webhooks import handoff_webhook_attempt
 
 
@@ -28,6 +29,7 @@ def handoff_deliver(*, handoff_id: uuid.UUID | str) -> str:
     _status, queue_id, kind, distribution = row
     if kind == DeliveryKind.WEBHOOK:
         return "webhook:skipped"  # another attempt holds the lease, or the retry is not due
+    live_handoff_waiting(handoff_id=handoff_id, queue_id=queue_id)
     if distribution == Distribution.PICK:
         return "pick"
     # Push: offer the queue's waiting work in order (this handoff may not be the first).

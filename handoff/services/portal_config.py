@@ -37,6 +37,7 @@ from handoff.services.editing import (
     row_delete,
     row_update,
 )
+from handoff.services.live import live_capacity_changed
 
 # -- who uses what --------------------------------------------------------------------------------
 
@@ -199,6 +200,9 @@ def _set_members(queue: Queue, members: list[tuple[User, int]]) -> None:
         # DB check (active_count <= capacity) would refuse it, so hold at active_count.
         membership.capacity = max(capacity, membership.active_count)
         membership.save(update_fields=["capacity"])
+    # Their desks show capacity and queues: each agent whose membership changed is told.
+    left_or_joined = set(current) ^ set(wanted)
+    live_capacity_changed(user_ids=sorted(left_or_joined | {m.user_id for m, _c in differ}))
 
 
 def _rows_set(
@@ -411,10 +415,13 @@ def user_update(
     return target
 
 
-def user_language_set(*, user: User, language: str) -> None:
-    """The portal's language for this user; blank follows the browser. Not audited."""
-    user.language = language
-    user.save(update_fields=["language"])
+def user_settings_set(*, user: User, language: str, alerts: dict[str, bool] | None = None) -> None:
+    """The user's own settings (My settings): the portal's language (blank follows the
+    browser) and, for agents, how an offer is announced. Not audited."""
+    changes: dict[str, Any] = {"language": language, **(alerts or {})}
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.save(update_fields=list(changes))
 
 
 # -- skills ---------------------------------------------------------------------------------------

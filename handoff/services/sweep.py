@@ -12,6 +12,7 @@ from django.utils import timezone
 from handoff.delivery.publish import publish_delivery
 from handoff.models import Queue
 from handoff.services import assignment, webhooks
+from handoff.services.live import live_purge
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def sweep_run(*, now: datetime | None = None) -> dict[str, int]:
         "offered": 0,
         "overflowed": 0,
         "skills_relaxed": 0,
+        "live_events_purged": 0,
     }
     for offer_id in assignment.stale_offer_ids(now=now):
         done["offers_expired"] += assignment.offer_expire(offer_id=offer_id, now=now)
@@ -41,6 +43,8 @@ def sweep_run(*, now: datetime | None = None) -> dict[str, int]:
         done["skills_relaxed"] += assignment.queue_relax_skills(queue_id=queue_id, now=now)
     for queue_id in assignment.push_queues_with_waiting_work():
         done["offered"] += assignment.queue_fill(queue_id=queue_id, now=now)
+    # Live events are kept an hour for browsers that resume (handoff/services/live.py).
+    done["live_events_purged"] = live_purge(now=now)
     if any(done.values()):
         log.info("sweep: %s", done)
     return done

@@ -10,6 +10,7 @@ from typing import Any
 from handoff.engine.vocabulary import TERMINAL, HandoffStatus
 from handoff.models import Handoff, HandoffEvent
 from handoff.services.events import handoff_event
+from handoff.services.live import live_handoff_changed
 
 # The time a handoff records when it enters a status.
 STAMPS: dict[str, str] = {
@@ -31,8 +32,10 @@ def handoff_transition(
     """Move the handoff to `status` at `at`, with `fields` changed too, and write the event
     (named after the status unless `event` says otherwise). The caller holds the row lock.
 
-    Saves exactly the fields it sets (one UPDATE) and inserts the event (one INSERT).
+    Saves exactly the fields it sets (one UPDATE), inserts the event (one INSERT) and the live
+    events that tell the agents, the board and the customer (one INSERT).
     """
+    before = (handoff.status, handoff.agent_id, handoff.queue_id)
     changes: dict[str, Any] = {"status": status}
     if status in STAMPS:
         changes[STAMPS[status]] = at
@@ -45,4 +48,14 @@ def handoff_transition(
     for name, value in changes.items():
         setattr(handoff, name, value)
     handoff.save(update_fields=list(changes))
-    return handoff_event(handoff, event or str(status), detail, at=at)
+    name = event or str(status)
+    recorded = handoff_event(handoff, name, detail, at=at)
+    live_handoff_changed(
+        handoff,
+        event=name,
+        before_status=before[0],
+        before_agent_id=before[1],
+        before_queue_id=before[2],
+        at=at,
+    )
+    return recorded

@@ -35,8 +35,9 @@ from handoff.services.assignment import (
 from portal.roles import ADMIN, AGENT, has_role, role_required
 from portal.views._common import AuthedRequest
 
-# How often the inbox asks for news, in milliseconds: an offer shows within this time.
-POLL_MS = 1500
+# Live pages reload on the events of their stream (portal/views/live.py); only while the
+# stream is lost do they reload themselves this often, in milliseconds (see live.js).
+POLL_MS = 3000
 
 REASONS = {
     "requested_by_customer": gettext_lazy("The customer asked for a person"),
@@ -75,6 +76,11 @@ class TransferForm(forms.Form):
         )
 
 
+def duration_formats() -> dict[str, str]:
+    """The three shapes of a wait; agent.js counts waits up with the same words."""
+    return {"h": _("%(h)d h %(m)d min"), "m": _("%(m)d min %(s)d s"), "s": _("%(s)d s")}
+
+
 def duration(seconds: float | None) -> str:
     """Waits read at a glance, to the second: "1 h 5 min", "3 min 20 s", "42 s"."""
     if seconds is None:
@@ -82,11 +88,12 @@ def duration(seconds: float | None) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
+    formats = duration_formats()
     if hours:
-        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+        return formats["h"] % {"h": hours, "m": minutes}
     if minutes:
-        return _("%(m)d min %(s)d s") % {"m": minutes, "s": secs}
-    return _("%(s)d s") % {"s": secs}
+        return formats["m"] % {"m": minutes, "s": secs}
+    return formats["s"] % {"s": secs}
 
 
 def _is_poll(request: AuthedRequest) -> bool:
@@ -103,11 +110,21 @@ def _inbox_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
         handoff.reason_label = REASONS.get(handoff.reason, handoff.reason)  # type: ignore[attr-defined]
     for handoff in [*desk.assigned, *(h for q in desk.queues for h in q.next_up)]:
         start = handoff.queued_at or handoff.created_at
-        handoff.waited = duration(((handoff.assigned_at or now) - start).total_seconds())  # type: ignore[attr-defined]
+        waited = max(0, int(((handoff.assigned_at or now) - start).total_seconds()))
+        handoff.waited_seconds = waited  # type: ignore[attr-defined]
+        handoff.waited = duration(waited)  # type: ignore[attr-defined]
     for q in desk.queues:
         since = q.longest_wait_since
-        q.longest_wait = duration((now - since).total_seconds()) if since else ""  # type: ignore[attr-defined]
-    return {"desk": desk, "poll_ms": POLL_MS, "presence_choices": User.Presence.choices, **extra}
+        longest = max(0, int((now - since).total_seconds())) if since else None
+        q.longest_wait_seconds = longest  # type: ignore[attr-defined]
+        q.longest_wait = duration(longest)  # type: ignore[attr-defined]
+    return {
+        "desk": desk,
+        "poll_ms": POLL_MS,
+        "duration_formats": duration_formats(),
+        "presence_choices": User.Presence.choices,
+        **extra,
+    }
 
 
 def _inbox(request: AuthedRequest, **extra: Any) -> HttpResponse:
@@ -136,7 +153,7 @@ def presence_set(request: AuthedRequest) -> HttpResponse:
     if _is_poll(request):
         context = {"presence_choices": User.Presence.choices}
         response = render(request, "agent/_deskbar.html#presence", context)
-        # Going available may have pulled work already: refresh the inbox now, not in 1.5 s.
+        # Going available may have pulled work already: refresh the inbox now.
         response["HX-Trigger"] = "inbox-changed"
         return response
     back = request.POST.get("next", "")
@@ -253,12 +270,16 @@ def _handoff_page(request: AuthedRequest, handoff_id: Any, **forms_: Any) -> Htt
     start = handoff.created_at
     end = handoff.assigned_at or handoff.closed_at or now
     own = handoff.agent_id == request.user.pk
+    waited = max(0, int((end - start).total_seconds()))
     context = {
+        "poll_ms": POLL_MS,
+        "duration_formats": duration_formats(),
+        "waited_seconds": waited,
         "handoff": handoff,
         "sheet": handoff_sheet(handoff=handoff),
         "own": own,
         "reason": REASONS.get(handoff.reason, handoff.reason),
-        "waited": duration((end - start).total_seconds()),
+        "waited": duration(waited),
         "waiting_now": handoff.assigned_at is None and not handoff.is_terminal,
         "seconds_left": (
             max(0, int((handoff.offer_expires_at - now).total_seconds()))

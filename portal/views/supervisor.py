@@ -1,6 +1,7 @@
 """The supervisor board (admins): queues, agents by presence, pending offers, failed deliveries.
 
-The page polls its own board partial, so it stays live without a reload.
+The page reloads its board partial on the board's live events (portal/views/live.py), so it
+stays live without a reload; it polls only while its stream is lost.
 """
 
 from django.http import HttpResponse
@@ -14,9 +15,7 @@ from handoff.selectors.agent import supervisor_board
 from handoff.selectors.skills import skill_waits
 from portal.roles import ADMIN, role_required
 from portal.views._common import AuthedRequest
-from portal.views.agent import POLL_MS, duration
-
-BOARD_POLL_MS = 2000
+from portal.views.agent import POLL_MS, duration, duration_formats
 
 
 @role_required(ADMIN)
@@ -27,14 +26,17 @@ def board(request: AuthedRequest) -> HttpResponse:
     data = supervisor_board(now=now)
     for row in data.queues:
         since = row.longest_wait_since
-        row.longest_wait = duration((now - since).total_seconds()) if since else ""  # type: ignore[attr-defined]
+        longest = max(0, int((now - since).total_seconds())) if since else None
+        row.longest_wait_seconds = longest  # type: ignore[attr-defined]
+        row.longest_wait = duration(longest)  # type: ignore[attr-defined]
     for offer in data.offers:
         offer.seconds_left = max(0, int((offer.expires_at - now).total_seconds()))  # type: ignore[attr-defined]
     presences = [(value, label, data.agents[value]) for value, label in User.Presence.choices]
     context = {
         "board": data,
         "presences": presences,
-        "poll_ms": max(POLL_MS, BOARD_POLL_MS),
+        "poll_ms": POLL_MS,
+        "duration_formats": duration_formats(),
         "now": now,
         "skill_waits": skill_waits(now=now),
     }

@@ -2,8 +2,9 @@
 accepts and resolves, the other declines and the handoff moves on, capacity is never exceeded.
 
 No Celery worker runs here: the Celery app is switched to eager mode, so the delivery task the
-API publishes after commit runs at once in the live server's thread, through the real
-services (dispatch.handoff_deliver -> assignment.queue_fill), as a worker would run it.
+API publishes after commit runs at once in the server's thread, through the real services
+(dispatch.handoff_deliver -> assignment.queue_fill), as a worker would run it. The server is
+uvicorn (the `asgi_server` fixture): the pages keep an event stream open, which needs ASGI.
 """
 
 import copy
@@ -130,9 +131,9 @@ def offers(page: Any) -> Any:
 
 
 def test_it_offers_live_and_moves_declined_work_on(
-    live_server: Any, new_page: Any, operation: dict[str, Any]
+    asgi_server: Any, new_page: Any, operation: dict[str, Any]
 ) -> None:
-    base = live_server.url
+    base = asgi_server.url
     ann, bob = new_page(), new_page()
     go_available(ann, base, "ann-agent")
     go_available(bob, base, "bob-agent")

@@ -231,7 +231,11 @@ def test_it_answers_a_poll_with_the_inbox_alone_and_a_boosted_visit_with_the_pag
     assert poll.lstrip().startswith('<div id="inbox"')
     assert "<html" not in poll
     assert 'id="capacity"' in poll and 'hx-swap-oob="true"' in poll  # the header's capacity
-    assert "<html" in page and 'id="inbox"' in page and 'hx-trigger="every 1500ms' in page
+    assert "<html" in page and 'id="inbox"' in page
+    # Live: the page opens the agent's stream and the inbox reloads on its events, never on a
+    # timer (live.js polls only while the stream is lost).
+    assert f'sse-connect="{reverse("agent_live")}?last_event_id=' in page
+    assert 'hx-trigger="sse:offer, sse:handoff' in page and 'hx-trigger="every' not in page
 
 
 def test_it_shows_capacity_as_held_of_total_across_queues(
@@ -563,7 +567,7 @@ def test_it_reads_a_handoff_routed_with_the_draft_against_the_draft(
     assert "Risk" not in html and "risk-value-7" not in html
 
 
-def test_it_polls_the_handoff_status_so_a_cancelled_handoff_shows(
+def test_it_reloads_the_handoff_status_on_events_so_a_cancelled_handoff_shows(
     client: Any, billing: Queue, ben: User
 ) -> None:
     from handoff.services.assignment import handoff_cancel
@@ -571,13 +575,13 @@ def test_it_polls_the_handoff_status_so_a_cancelled_handoff_shows(
     handoff = assign_to(make_handoff(billing), ben)
     client.force_login(ben)
     url = reverse("agent_handoff", kwargs={"pk": handoff.pk})
-    assert 'hx-trigger="every 3s"' in client.get(url, headers=HTMX).content.decode()
+    assert 'hx-trigger="sse:handoff' in client.get(url, headers=HTMX).content.decode()
 
     handoff_cancel(handoff=handoff)
     status = client.get(url, headers=HTMX).content.decode().strip()
 
     assert status.startswith('<span class="status status-cancelled"')
-    assert "Cancelled" in status and "hx-get" not in status  # a closed handoff stops polling
+    assert "Cancelled" in status and "hx-get" not in status  # a closed handoff stops listening
 
 
 def test_it_shows_offer_actions_on_an_offered_handoff(

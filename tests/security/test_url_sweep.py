@@ -34,6 +34,8 @@ EXPECTED: dict[str, tuple[str, dict[str, Any], int]] = {
     "webchat_send": ("post", {}, 200),
     "webchat_restart": ("post", {}, 302),
     "webchat_status": ("get", {}, 200),
+    # The stream of a conversation this visitor's session does not own.
+    "webchat_live": ("get", {"conversation_id": SOME_ID}, 404),
 }
 
 
