@@ -378,7 +378,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 HANDOFF_API_RATE = env_rate("HANDOFF_API_RATE", "1200/min")
-# The API's three hot statements are prepared on PostgreSQL (handoff/selectors/sql.py); 0 for
+# The API's two hot statements are prepared on PostgreSQL (handoff/selectors/sql.py); 0 for
 # a PgBouncer older than 1.21 in transaction mode.
 HANDOFF_DB_PREPARE = env_bool("HANDOFF_DB_PREPARE", True)
 HANDOFF_WEBHOOK_ALLOW_PRIVATE = env_bool("HANDOFF_WEBHOOK_ALLOW_PRIVATE", False)

@@ -4,11 +4,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
+from django.db import connection
 from django.db.models import Q
 
 from handoff.engine.routing import QueueState
 from handoff.models import Handoff
-from handoff.selectors.sql import aware_datetime, hot_cursor
+from handoff.selectors.sql import aware_datetime
 
 
 def _queue_states_sql() -> str:
@@ -20,6 +22,26 @@ def _queue_states_sql() -> str:
 
 
 _QUEUE_STATES_SQL = _queue_states_sql()
+# A handoff that stops waiting leaves a dead entry in the waiting index until vacuum. A bitmap
+# scan (what PostgreSQL picks for so few rows) visits each of them every time, so the query
+# slows with every handoff served; an index scan marks them dead once and skips them after.
+# SET LOCAL lasts for this one message (an implicit transaction); simple query protocol only.
+_NO_BITMAP_SCAN = "SET LOCAL enable_bitmapscan = off; "
+
+
+def _waiting_rows() -> list[tuple]:
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        if (
+            connection.vendor == "postgresql"
+            and not connection.in_atomic_block  # else it would last the caller's transaction
+            and isinstance(raw, psycopg.ClientCursor)
+        ):
+            cursor.execute(_NO_BITMAP_SCAN + _QUEUE_STATES_SQL)
+            raw.nextset()
+        else:
+            cursor.execute(_QUEUE_STATES_SQL)
+        return cursor.fetchall()
 
 
 def queue_states(now: datetime) -> dict[str, QueueState]:
@@ -28,9 +50,7 @@ def queue_states(now: datetime) -> dict[str, QueueState]:
     Written in SQL: every handoff the API takes reads it, and compiling the ORM's query cost
     as much as running it (docs/performance.md).
     """
-    with hot_cursor() as cursor:
-        cursor.execute(_QUEUE_STATES_SQL)
-        rows = cursor.fetchall()
+    rows = _waiting_rows()
     by_queue: dict[str, list[tuple[int, int, datetime | None]]] = {}
     for queue_key, priority, waiting, oldest in rows:
         by_queue.setdefault(queue_key, []).append((priority, waiting, aware_datetime(oldest)))

@@ -35,8 +35,8 @@ EXPLICIT_ONLY = 2**31 - 1
 
 @contextmanager
 def hot_cursor() -> Iterator[Any]:
-    """A cursor for the three statements every new handoff runs (the key, the queue states,
-    the insert), prepared on PostgreSQL: planning them cost a fifth of the database's time.
+    """A cursor for the statements every new handoff runs (the key, the insert), prepared on
+    PostgreSQL: planning them cost a fifth of the database's time.
 
     HANDOFF_DB_PREPARE=0 turns this off, for a PgBouncer older than 1.21 in transaction
     mode (it cannot keep prepared statements; 1.21 and later can, with max_prepared_statements).

@@ -505,7 +505,7 @@ def test_the_one_statement_insert_stores_what_the_orm_stores(published):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("prepare", [True, False])
-def test_it_prepares_its_three_statements_unless_told_not_to(published, settings, prepare):
+def test_it_prepares_its_hot_statements_unless_told_not_to(published, settings, prepare):
     from handoff.models import Bot
 
     settings.HANDOFF_DB_PREPARE = prepare
@@ -517,5 +517,20 @@ def test_it_prepares_its_three_statements_unless_told_not_to(published, settings
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
-    expected = ["SELECT k.id", "SELECT queue_key", "WITH h AS (INSERT"]
-    assert [any(s.startswith(e) for s in prepared) for e in expected] == [prepare] * 3
+    expected = ["SELECT k.id", "WITH h AS (INSERT"]
+    assert [any(s.startswith(e) for s in prepared) for e in expected] == [prepare] * 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_queue_states_scan_the_waiting_index_and_leave_the_session_alone(bot_client):
+    from django.utils import timezone
+
+    from handoff.selectors.handoffs import queue_states
+
+    bot_client.post(URL, body(conversation_id="w-1"))
+    states = queue_states(timezone.now())
+    assert states["billing"].waiting == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_bitmapscan")
+        assert cursor.fetchone() == ("on",)
