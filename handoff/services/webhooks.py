@@ -164,7 +164,15 @@ def _record_attempt(*, handoff_id: uuid.UUID, attempt: int, result: Result) -> s
     with transaction.atomic():
         handoff = (
             Handoff.objects.select_for_update()
-            .only("status", "webhook_id", "delivery_attempts", "bot_id", "queue_id")
+            .only(
+                "status",
+                "webhook_id",
+                "delivery_attempts",
+                "bot_id",
+                "queue_id",
+                "agent_id",  # the live events of the outcome (handoff/services/live.py)
+                "conversation_id",
+            )
             .get(pk=handoff_id)
         )
         if result.outcome in (Outcome.DELIVERED, Outcome.RETRY):

@@ -18,6 +18,7 @@ from handoff.services.assignment import (
     offer_expire,
     queue_fill,
 )
+from handoff.services.dispatch import handoff_deliver
 from handoff.services.live import live_emit
 from handoff.services.sweep import sweep_run
 from tests.api.conftest import bot_client, document, published  # noqa: F401 - fixtures
@@ -74,13 +75,15 @@ def test_it_tells_of_expiry_withdrawal_transfer_and_a_customer_who_leaves(db: An
     assert offer_expire(offer_id=offer_id, now=timezone.now() + timedelta(seconds=31))
     assert (agent, "offer", "expired") in told(start)
 
-    queue_fill(queue_id=queue.pk)  # offered to Ben again: nobody else is there
+    # Offered to Ben again once the re-offer pause is over: nobody else is there.
+    after_pause = timezone.now() + timedelta(seconds=45)
+    queue_fill(queue_id=queue.pk, now=after_pause)
     start = latest()
     agent_set_presence(agent=ben, presence="away")
     assert ("board", "presence", "") in told(start) and (agent, "offer", "withdrawn") in told(start)
 
     agent_set_presence(agent=ben, presence="available")
-    queue_fill(queue_id=queue.pk)  # what the commit of going available does
+    queue_fill(queue_id=queue.pk, now=after_pause)  # what going available does, after the pause
     handoff_accept(handoff_id=handoff.pk, agent=ben)
     start = latest()
     handoff_transfer(handoff_id=handoff.pk, agent=ben, queue=other)
@@ -172,12 +175,14 @@ def test_the_cursor_gives_a_gap_up_and_still_hands_out_a_late_event() -> None:
     assert cursor.late_ids() == []  # forgotten after late_seconds
 
 
-def test_intake_tells_the_queue_of_a_new_waiting_handoff(bot_client: Any) -> None:  # noqa: F811
-    start = latest()
+def test_delivery_tells_the_queue_of_a_new_waiting_handoff(bot_client: Any) -> None:  # noqa: F811
     response = bot_client.post(
         "/api/v1/handoffs", {"conversation_id": "c-live", "channel": "webchat", "topic": "billing"}
     )
-
     assert response.status_code == 202, response.json()
+
+    # The intake stores the handoff in one round trip; the worker's delivery tells the queue.
+    start = latest()
+    handoff_deliver(handoff_id=response.json()["id"])
     queue_id = Handoff.objects.get(pk=response.json()["id"]).queue_id
-    assert told(start) == [(f"queue:{queue_id}", "queue", "")]
+    assert told(start)[0] == (f"queue:{queue_id}", "queue", "")
