@@ -285,15 +285,6 @@ def _client(scheme: str, hostname: str) -> httpx.Client:
     return client
 
 
-def close_clients() -> None:
-    """Close every kept connection (tests; a process that forked starts without them)."""
-    with _clients_lock:
-        clients = list(_clients.values())
-        _clients.clear()
-    for client in clients:
-        client.close()
-
-
 def _forget_after_fork() -> None:
     # A forked worker process must not share its parent's sockets or resolver threads.
     global _resolver_pool

@@ -1,10 +1,10 @@
 """Webhook delivery and status callbacks: the state the HTTP of handoff.delivery.http changes.
 
-A webhook attempt is claimed with a conditional UPDATE that sets `next_attempt_at` to a lease
-(the attempt's time-out plus a margin), so two copies of the task never call the receiver at
-once; the attempt itself ends by a deadline inside the lease, and a worker killed mid-attempt
+A webhook attempt is claimed under the handoff's row lock by setting `next_attempt_at` to a
+lease (the attempt's time-out plus a margin), so two copies of the task never call the receiver
+at once; the attempt itself ends by a deadline inside the lease, and a worker killed mid-attempt
 leaves a lease that the sweep sees run out. The `webhook-id` is fixed on the first attempt and
-kept on every retry.
+kept on every retry. Deliveries use the queue's published webhook (docs/delivery.md).
 """
 
 import logging

@@ -245,7 +245,14 @@ def test_it_lets_only_one_attempt_run_at_a_time(transactional_db: Any) -> None:
     hold = threading.Event()
     with webhook_receiver(hold=hold) as receiver:
         handoff = make_handoff(webhook_queue(receiver.url))
-        first = threading.Thread(target=lambda: handoff_deliver(handoff_id=handoff.pk))
+
+        def first_attempt() -> None:
+            try:
+                handoff_deliver(handoff_id=handoff.pk)
+            finally:
+                connection.close()  # this thread's own connection
+
+        first = threading.Thread(target=first_attempt)
         first.start()
         assert receiver.got_request.wait(5)
         # A second copy of the task while the first waits for the answer: it holds the lease.
