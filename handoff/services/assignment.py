@@ -509,13 +509,18 @@ def handoff_resolve(*, handoff_id: uuid.UUID | str, agent: User, wrap_up: str = 
 
 
 def _move(*, handoff: Handoff, queue: Queue, detail: dict[str, Any], now: datetime) -> None:
-    """Put a handoff at the back of another queue's wait (event `transferred`); delivery is
-    published after commit."""
+    """Put a handoff at the back of another queue's wait (event `transferred`, whose detail
+    adds from, to and status to `detail`); delivery is published after commit."""
     handoff_transition(
         handoff,
         HandoffStatus.QUEUED,
         event="transferred",
-        detail=detail,
+        detail={
+            **detail,
+            "from": handoff.queue_key,
+            "to": queue.key,
+            "status": HandoffStatus.QUEUED,
+        },
         at=now,
         queue=queue,
         queue_key=queue.key,
@@ -543,17 +548,7 @@ def handoff_transfer(*, handoff_id: uuid.UUID | str, agent: User, queue: Queue) 
             raise Conflict("This handoff is not assigned to you.", code="not_assigned")
         old_queue_id = handoff.queue_id
         _release(queue_id=old_queue_id, user_id=agent.pk)
-        _move(
-            handoff=handoff,
-            queue=queue,
-            detail={
-                "from": handoff.queue_key,
-                "to": queue.key,
-                "by": agent.username,
-                "status": HandoffStatus.QUEUED,
-            },
-            now=now,
-        )
+        _move(handoff=handoff, queue=queue, detail={"by": agent.username}, now=now)
         refill_after_commit(old_queue_id)
     return handoff
 
@@ -696,17 +691,7 @@ def queue_apply_max_wait(*, queue_id: int, now: datetime | None = None) -> int:
             waited = int((now - (handoff.queued_at or now)).total_seconds())
             detail: dict[str, Any] = {"reason": "max_wait", "waited_seconds": waited}
             if action == OverflowAction.TRANSFER and target is not None:
-                _move(
-                    handoff=handoff,
-                    queue=target,
-                    detail={
-                        **detail,
-                        "from": queue.key,
-                        "to": target.key,
-                        "status": HandoffStatus.QUEUED,
-                    },
-                    now=now,
-                )
+                _move(handoff=handoff, queue=target, detail=detail, now=now)
             else:
                 message = queue.when_full_message or None
                 handoff_transition(
