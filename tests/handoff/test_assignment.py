@@ -2,7 +2,6 @@
 
 import itertools
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,20 +25,14 @@ from handoff.services.assignment import (
 )
 from handoff.services.sweep import sweep_run
 from tests.handoff.delivery_helpers import (
-    celery_broker,
     event_types,
     make_agent,
     make_handoff,
     make_queue,
     membership,
-    scratch_broker_url,
 )
 
-
-@pytest.fixture(autouse=True)
-def scratch_broker(tmp_path_factory: Any) -> Iterator[None]:
-    with celery_broker(scratch_broker_url(tmp_path_factory.mktemp("broker"))):
-        yield
+pytestmark = pytest.mark.usefixtures("scratch_broker")
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Skills-based assignment: exact, closest, relaxation over waiting time (docs/delivery.md)."""
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,19 +19,13 @@ from handoff.services.assignment import (
 )
 from handoff.services.sweep import sweep_run
 from tests.handoff.delivery_helpers import (
-    celery_broker,
     make_agent,
     make_handoff,
     make_queue,
     membership,
-    scratch_broker_url,
 )
 
-
-@pytest.fixture(autouse=True)
-def scratch_broker(tmp_path_factory: Any) -> Iterator[None]:
-    with celery_broker(scratch_broker_url(tmp_path_factory.mktemp("broker"))):
-        yield
+pytestmark = pytest.mark.usefixtures("scratch_broker")
 
 
 def give(agent: User, **levels: int) -> User:

@@ -1,6 +1,5 @@
 """The sweep (handoff/services/sweep.py): what was never published or waited too long."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -10,18 +9,12 @@ from django.utils import timezone
 from handoff.models import Handoff
 from handoff.services.sweep import sweep_run
 from tests.handoff.delivery_helpers import (
-    celery_broker,
     make_agent,
     make_handoff,
     make_queue,
-    scratch_broker_url,
 )
 
-
-@pytest.fixture(autouse=True)
-def scratch_broker(tmp_path_factory: Any) -> Iterator[None]:
-    with celery_broker(scratch_broker_url(tmp_path_factory.mktemp("broker"))):
-        yield
+pytestmark = pytest.mark.usefixtures("scratch_broker")
 
 
 def test_it_sweeps_up_what_was_never_published(db: Any) -> None:

@@ -2,7 +2,6 @@
 the sweep's own tests are in tests/handoff/test_sweep.py)."""
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +18,9 @@ from tests.handoff.delivery_helpers import (
     make_bot,
     make_handoff,
     make_queue,
-    scratch_broker_url,
 )
 
-
-@pytest.fixture(autouse=True)
-def scratch_broker(tmp_path_factory: Any) -> Iterator[None]:
-    with celery_broker(scratch_broker_url(tmp_path_factory.mktemp("broker"))):
-        yield
+pytestmark = pytest.mark.usefixtures("scratch_broker")
 
 
 def test_it_publishes_and_marks_the_handoff_dispatched(db: Any) -> None:
